@@ -1,0 +1,26 @@
+// Starts the built app (dist/) on 127.0.0.1 for the e2e run, and checks up
+// front that a browser exists so a missing Chromium fails at once, clearly.
+import type { TestProject } from 'vitest/node';
+import { preview } from 'vite';
+import { existsSync } from 'node:fs';
+import { chromiumPath } from './chromium';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    baseURL: string;
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  chromiumPath(); // throws with the install command when absent
+  if (!existsSync('dist/index.html')) {
+    throw new Error('dist/ is missing: run `npm run build` first (npm run test:e2e does this).');
+  }
+  const server = await preview({ preview: { host: '127.0.0.1', port: 0, strictPort: false }, logLevel: 'warn' });
+  const url = server.resolvedUrls?.local[0];
+  if (!url) throw new Error('vite preview did not report a URL');
+  project.provide('baseURL', url);
+  return async () => {
+    await new Promise<void>((resolve) => server.httpServer.close(() => resolve()));
+  };
+}

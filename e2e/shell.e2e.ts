@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { ARTIFACTS_DIR, staysLocal, useBrowser } from './harness';
+
+describe('app shell in headless Chromium', () => {
+  const session = useBrowser();
+
+  it('loads from 127.0.0.1 and reports a WebGPU adapter under the test flags', async () => {
+    const { page, url } = session();
+    await page.goto(url('/'));
+    await expect.poll(() => page.getByTestId('backend').getAttribute('data-backend')).toBe('webgpu');
+    const adapter = await page.evaluate(async () => {
+      const a = await navigator.gpu?.requestAdapter();
+      return a ? { architecture: a.info.architecture, f16: a.features.has('shader-f16') } : null;
+    });
+    expect(adapter).not.toBeNull();
+    // The flags give SwiftShader here; on other machines a real GPU is fine too.
+    if (adapter!.architecture === 'swiftshader') expect(adapter!.f16).toBe(false);
+    await page.screenshot({ path: `${ARTIFACTS_DIR}/shell.png`, fullPage: true });
+  });
+
+  it('has WebGPU inside a dedicated worker too', async () => {
+    const { page, url } = session();
+    await page.goto(url('/'));
+    const inWorker = await page.evaluate(async () => {
+      const src = `self.onmessage = async () => { const a = await navigator.gpu?.requestAdapter(); postMessage(!!a); };`;
+      const w = new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })));
+      return new Promise<boolean>((resolve) => {
+        w.onmessage = (e) => resolve(e.data as boolean);
+        w.postMessage(null);
+      });
+    });
+    expect(inWorker).toBe(true);
+  });
+});
+
+describe('the guards themselves', () => {
+  const session = useBrowser();
+
+  it('block and report a request that leaves 127.0.0.1', async () => {
+    const { page, url, takeViolations } = session();
+    await page.goto(url('/'));
+    const outcome = await page.evaluate(() =>
+      fetch('https://example.com/').then(
+        () => 'reached',
+        () => 'blocked',
+      ),
+    );
+    expect(outcome).toBe('blocked');
+    expect(takeViolations()).toEqual(['request left 127.0.0.1: https://example.com/']);
+  });
+
+  it('report an uncaught error thrown inside a worker', async () => {
+    const { page, url, takeViolations } = session();
+    await page.goto(url('/'));
+    await page.evaluate(() => {
+      const src = `throw new Error('boom in worker');`;
+      new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })));
+    });
+    await expect.poll(() => takeViolations().join('\n'), { timeout: 10_000 }).toContain('boom in worker');
+  });
+
+  it('treat only loopback and local schemes as staying on the machine', () => {
+    expect(staysLocal('http://127.0.0.1:4173/x')).toBe(true);
+    expect(staysLocal('http://localhost:1/')).toBe(true);
+    expect(staysLocal('data:text/plain,hi')).toBe(true);
+    expect(staysLocal('https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct/resolve/main/config.json')).toBe(false);
+    expect(staysLocal('http://10.0.0.1/')).toBe(false);
+  });
+});
