@@ -1,13 +1,14 @@
 // Starts the built app (dist/) on 127.0.0.1 for the e2e run, and checks up
 // front that a browser exists so a missing Chromium fails at once, clearly.
 import type { TestProject } from 'vitest/node';
-import { preview } from 'vite';
+import { createServer, preview } from 'vite';
 import { existsSync } from 'node:fs';
 import { chromiumPath } from './chromium';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     baseURL: string;
+    devURL: string;
   }
 }
 
@@ -20,7 +21,18 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const url = server.resolvedUrls?.local[0];
   if (!url) throw new Error('vite preview did not report a URL');
   project.provide('baseURL', url);
+
+  // Library code tested in the real browser (IndexedDB, WebGPU, workers): a
+  // Vite dev server compiles any module under the repo on request, so a test
+  // page can `await import('/src/lib/...')`. See libPage() in harness.ts.
+  const dev = await createServer({ server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false }, logLevel: 'warn', optimizeDeps: { noDiscovery: true, include: [] } });
+  await dev.listen();
+  const devURL = dev.resolvedUrls?.local[0];
+  if (!devURL) throw new Error('vite dev server did not report a URL');
+  project.provide('devURL', devURL);
+
   return async () => {
+    await dev.close();
     await new Promise<void>((resolve) => server.httpServer.close(() => resolve()));
   };
 }

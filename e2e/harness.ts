@@ -6,6 +6,12 @@ import { mkdirSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from './chromium';
 
+declare global {
+  /** On libPage(): imports a module from the Vite dev server (e.g. '/src/lib/errors.ts'). */
+  // eslint-disable-next-line no-var
+  var load: (path: string) => Promise<any>;
+}
+
 export const ARTIFACTS_DIR = 'e2e/artifacts';
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
@@ -33,8 +39,15 @@ const WORKER_GUARD = `(() => {
 export interface Session {
   page: Page;
   context: BrowserContext;
-  /** The page's URL for an app path, e.g. url('/') */
+  /** The built app's URL for a path, e.g. url('/') */
   url(path?: string): string;
+  /**
+   * Opens a blank page on the Vite dev server, where library modules can be
+   * imported in the browser: `await page.evaluate(() => load('/src/lib/x.ts'))`
+   * (`load` is declared below; a bare import() inside evaluate would be
+   * rewritten by Vitest).
+   */
+  libPage(): Promise<Page>;
   /** Requests seen during the test, for tests that assert on traffic. */
   requests: string[];
   /** Returns and clears the guard violations so far: for tests of the guards themselves. */
@@ -86,6 +99,11 @@ export function useBrowser(): () => Session {
       context,
       requests,
       url: (path = '/') => new URL(path, base).toString(),
+      libPage: async () => {
+        await page.goto(new URL('/e2e/blank.html', inject('devURL')).toString());
+        await page.waitForFunction(() => typeof load === 'function');
+        return page;
+      },
       takeViolations: () => violations.splice(0),
     };
   });

@@ -67,3 +67,25 @@ describe('the guards themselves', () => {
     expect(staysLocal('http://10.0.0.1/')).toBe(false);
   });
 });
+
+describe('library code in the browser (Vite dev server)', () => {
+  const session = useBrowser();
+
+  it('imports a TypeScript module from src/lib and runs it against real IndexedDB-backed APIs', async () => {
+    const page = await session().libPage();
+    const result = await page.evaluate(async () => {
+      const errors = await load('/src/lib/errors.ts');
+      const e = new errors.AppError('quota-exceeded', 'full');
+      const back = errors.fromSerialized(JSON.parse(JSON.stringify(errors.serializeError(e))));
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const r = indexedDB.open('probe', 1);
+        r.onupgradeneeded = () => r.result.createObjectStore('s');
+        r.onsuccess = () => resolve(r.result);
+        r.onerror = () => reject(r.error);
+      });
+      db.close();
+      return { code: back.code, isAppError: back instanceof errors.AppError, idb: db.name };
+    });
+    expect(result).toEqual({ code: 'quota-exceeded', isAppError: true, idb: 'probe' });
+  });
+});
