@@ -1,0 +1,56 @@
+// Where benchmark results go: bench/results/<name>.json, each stamped with
+// when, on what machine and at which commit it was measured, so BENCHMARKS.md
+// can say exactly what a number means.
+import { execSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+
+export interface Provenance {
+  date: string;
+  commit: string;
+  dirty: boolean;
+  machine: { cpus: number; cpuModel: string; memGiB: number; platform: string; node: string };
+}
+
+export function provenance(): Provenance {
+  const git = (cmd: string) => {
+    try {
+      return execSync(cmd, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return '';
+    }
+  };
+  return {
+    date: new Date().toISOString(),
+    commit: git('git rev-parse --short HEAD') || 'unknown',
+    dirty: git('git status --porcelain --untracked-files=no') !== '',
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model ?? 'unknown',
+      memGiB: Math.round(os.totalmem() / 2 ** 30),
+      platform: `${os.platform()}-${os.arch()}`,
+      node: process.version,
+    },
+  };
+}
+
+/** Writes bench/results/<name>.json with provenance first; returns the path. */
+export function writeResult(name: string, data: Record<string, unknown>, dir = 'bench/results'): string {
+  mkdirSync(dir, { recursive: true });
+  const path = `${dir}/${name}.json`;
+  writeFileSync(path, JSON.stringify({ ...data, provenance: provenance() }, null, 2) + '\n');
+  return path;
+}
+
+/** Median of a non-empty list. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** The p-th percentile (0..100) by nearest rank. */
+export function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+}
