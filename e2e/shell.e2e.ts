@@ -54,7 +54,8 @@ describe('the guards themselves', () => {
     await page.goto(url('/'));
     await page.evaluate(() => {
       const src = `throw new Error('boom in worker');`;
-      new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })));
+      // Keep a reference: an unreferenced worker may be collected before it runs.
+      (globalThis as { keep?: Worker }).keep = new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })));
     });
     await expect.poll(() => takeViolations().join('\n'), { timeout: 10_000 }).toContain('boom in worker');
   });
