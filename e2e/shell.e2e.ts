@@ -90,3 +90,18 @@ describe('library code in the browser (Vite dev server)', () => {
     expect(result).toEqual({ code: 'quota-exceeded', isAppError: true, idb: 'probe' });
   });
 });
+
+describe('offline (service worker)', () => {
+  const session = useBrowser();
+
+  it('precaches the app shell and reloads it with the network gone', async () => {
+    const { page, url, context } = session();
+    await page.goto(url('/'));
+    await page.getByTestId('offline-ready').waitFor({ state: 'attached', timeout: 30_000 });
+    await context.setOffline(true);
+    await page.reload();
+    await expect.poll(() => page.getByRole('heading', { name: 'Crayon' }).isVisible()).toBe(true);
+    await page.getByRole('button', { name: 'Settings' }).click();
+    await expect.poll(() => page.getByRole('heading', { name: 'Settings' }).isVisible()).toBe(true);
+  });
+});
