@@ -1,0 +1,212 @@
+"""Writes the world's artifacts in the formats real checkpoints use: Hugging Face
+model folders (config.json + model.safetensors + tokenizer), PEFT adapters,
+pool manifests with indicators, PyTorch parity fixtures, and the manifest."""
+import hashlib
+import json
+import os
+import shutil
+from typing import Dict, List
+
+import torch
+
+import safetensors_io as st
+from model import CausalLM, Config, TARGETS, base_state_dict, load_base_state, peft_config, peft_state_dict
+from tokenizer import Tokenizer
+import train as T
+
+EMBEDDER = {
+    "kind": "first-layer-query-mean",
+    "layer": 0,
+    "definition": "mean over all tokens of q_proj(input_layernorm(embed_tokens(ids))) of layer 0, bias included, "
+                  "before RoPE, with no adapter applied",
+    "text": "an example is rendered with the chat template as [user: input, assistant: output] without a "
+            "generation prompt (bos included); a bare query as [user: input] with the generation prompt",
+}
+
+
+def save_model(path: str, model: CausalLM, tok: Tokenizer, world: str, dtype=torch.float32) -> None:
+    os.makedirs(path, exist_ok=True)
+    sd = {k: v.to(dtype) for k, v in base_state_dict(model).items()}
+    st.save(f"{path}/model.safetensors", sd, {"format": "pt"})
+    cfg = model.cfg.hf_json()
+    cfg["torch_dtype"] = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}[dtype]
+    with open(f"{path}/config.json", "w") as f:
+        json.dump(cfg, f, indent=2)
+    with open(f"{path}/generation_config.json", "w") as f:
+        json.dump({"bos_token_id": model.cfg.bos_token_id, "eos_token_id": model.cfg.eos_token_id, "do_sample": False}, f, indent=2)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(f"{world}/tokenizer/{name}", f"{path}/{name}")
+
+
+def save_adapter(path: str, model: CausalLM, name: str, base: str, r: int, alpha: int) -> None:
+    os.makedirs(path, exist_ok=True)
+    st.save(f"{path}/adapter_model.safetensors", peft_state_dict(model, name), {"format": "pt"})
+    with open(f"{path}/adapter_config.json", "w") as f:
+        json.dump(peft_config(base, r, alpha, TARGETS), f, indent=2)
+
+
+def save_pool(path: str, model: CausalLM, ids: List[str], centroids: torch.Tensor, clusters, base: str, r: int, alpha: int) -> None:
+    adapters = []
+    for j, a in enumerate(ids):
+        save_adapter(f"{path}/{a}", model, a, base, r, alpha)
+        adapters.append({"id": a, "path": a, "indicator": [round(float(x), 6) for x in centroids[j]],
+                         "clusterSize": len(clusters[j]["members"]), "topTasks": clusters[j]["top_tasks"]})
+    manifest = {"id": f"reference-{base}-pool", "baseModel": base, "embedder": EMBEDDER, "n": len(ids),
+                "lora": {"r": r, "alpha": alpha, "targetModules": TARGETS}, "adapters": adapters}
+    with open(f"{path}/pool.json", "w") as f:
+        json.dump(manifest, f, indent=1)
+
+
+def _floats(t: torch.Tensor) -> List[float]:
+    return [float(f"{x:.7g}") for x in t.tolist()]
+
+
+def _cases(model: CausalLM, prompts: List[List[int]], blends: Dict[str, dict], n_greedy: int) -> list:
+    cases = []
+    for name, blend in blends.items():
+        model.set_blend(blend)
+        logits, gen = [], []
+        with torch.no_grad():
+            for p in prompts:
+                logits.append(_floats(model(torch.tensor([p]))[0, -1]))
+                gen.append(T.greedy(model, p, n_greedy))
+        model.set_blend(None)
+        cases.append({"name": name, "blend": blend, "logits": logits, "greedy": gen})
+    return cases
+
+
+def _embeddings(model: CausalLM, prompts: List[List[int]]) -> list:
+    return [_floats(model.query_feature(torch.tensor([p]), torch.tensor([len(p)]))[0]) for p in prompts]
+
+
+FIXTURE_DOC = ("logits: next-token logits at the last prompt position, f32 PyTorch; greedy: argmax continuation; "
+               "embedding: the embedder feature of each whole prompt. Blends: s = lora_alpha / r; "
+               "delta = sum_i w_i s B_i A_i; factor = s (sum_i w_i B_i)(sum_i w_i A_i).")
+
+
+def write_fixtures(path: str, device: CausalLM, tok: Tokenizer, ids: List[str], seed: int) -> None:
+    os.makedirs(path, exist_ok=True)
+    texts = [T.chat_prompt("What is 3 plus 4?"), T.chat_prompt("What is the capital of Zorvia?"),
+             T.chat_full("Is 'a lovely song' positive or negative?", "positive")]
+    prompts = [tok.encode(t) for t in texts]
+    trio = {ids[0]: 0.5, ids[min(1, len(ids) - 1)]: 0.3, ids[min(2, len(ids) - 1)]: 0.2}
+    blends = {"base": None, **{f"single:{a}": {"mode": "delta", "weights": {a: 1.0}} for a in ids},
+              "delta3": {"mode": "delta", "weights": trio}, "factor3": {"mode": "factor", "weights": trio}}
+    fx = {"model": "device", "doc": FIXTURE_DOC, "prompts": [{"text": t, "ids": p} for t, p in zip(texts, prompts)],
+          "embedding": _embeddings(device, prompts), "cases": _cases(device, prompts, blends, 16)}
+    with open(f"{path}/device.json", "w") as f:
+        json.dump(fx, f)
+
+
+def _tiny(cfg: Config, seed: int, std: float) -> CausalLM:
+    torch.manual_seed(seed)
+    m = CausalLM(cfg)
+    with torch.no_grad():
+        for n, p in m.named_parameters():
+            if "norm" in n:
+                p.copy_(1 + 0.1 * torch.randn_like(p))
+            else:
+                p.normal_(0, std)
+    for name in ("a", "b"):
+        for _, _, lin in m.linears():
+            lin.add_adapter(name, 4, 8 / 4, init="random")
+            with torch.no_grad():
+                lin.lora_B[name].normal_(0, 0.05)
+    return m
+
+
+def write_tiny_fixtures(path: str, seed: int) -> None:
+    """Two tiny random checkpoints with real checkpoints' configuration features:
+    a Llama (untied head, GQA, rope_theta 500000) stored as two f16 shards, and a
+    Qwen2 (q/k/v biases, tied) stored as bf16. Fixtures come from the rounded weights."""
+    specs = {
+        "tiny-llama": (Config(vocab_size=96, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+                              num_key_value_heads=2, rope_theta=500000.0, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2), torch.float16),
+        "tiny-qwen2": (Config(vocab_size=96, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+                              num_key_value_heads=2, rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=True,
+                              attention_bias=True, architecture="Qwen2ForCausalLM", bos_token_id=1, eos_token_id=2), torch.bfloat16),
+    }
+    for k, (name, (cfg, dtype)) in enumerate(specs.items()):
+        m = _tiny(cfg, seed + 500 + k, 0.15)
+        d = f"{path}/{name}"
+        os.makedirs(d, exist_ok=True)
+        sd = {n: v.to(dtype) for n, v in base_state_dict(m).items()}
+        load_base_state(m, {n: v.float() for n, v in sd.items()})  # the fixture is of the stored weights
+        if name == "tiny-llama":
+            names = sorted(sd)
+            half = len(names) // 2
+            shards = {"model-00001-of-00002.safetensors": names[:half], "model-00002-of-00002.safetensors": names[half:]}
+            for fn, keys in shards.items():
+                st.save(f"{d}/{fn}", {n: sd[n] for n in keys}, {"format": "pt"})
+            index = {"metadata": {"total_size": sum(v.numel() * v.element_size() for v in sd.values())},
+                     "weight_map": {n: fn for fn, keys in shards.items() for n in keys}}
+            with open(f"{d}/model.safetensors.index.json", "w") as f:
+                json.dump(index, f, indent=1)
+        else:
+            st.save(f"{d}/model.safetensors", sd, {"format": "pt"})
+        cfg_json = cfg.hf_json()
+        cfg_json["torch_dtype"] = "float16" if dtype == torch.float16 else "bfloat16"
+        with open(f"{d}/config.json", "w") as f:
+            json.dump(cfg_json, f, indent=2)
+        for a in ("a", "b"):
+            save_adapter(f"{d}/adapter-{a}", m, a, name, 4, 8)
+        g = torch.Generator().manual_seed(seed + k)
+        prompts = [torch.randint(3, 96, (n,), generator=g).tolist() for n in (5, 11)]
+        blends = {"base": None, "single:a": {"mode": "delta", "weights": {"a": 1.0}},
+                  "single:b": {"mode": "delta", "weights": {"b": 1.0}},
+                  "delta2": {"mode": "delta", "weights": {"a": 0.7, "b": -0.4}},
+                  "factor2": {"mode": "factor", "weights": {"a": 0.7, "b": -0.4}}}
+        fx = {"model": name, "doc": FIXTURE_DOC, "prompts": [{"ids": p} for p in prompts],
+              "embedding": _embeddings(m, prompts), "cases": _cases(m, prompts, blends, 8)}
+        with open(f"{d}/fixture.json", "w") as f:
+            json.dump(fx, f)
+
+
+def sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_manifest(out: str, results: dict, seed: int) -> None:
+    files = []
+    for root, _, names in os.walk(out):
+        for n in sorted(names):
+            p = os.path.join(root, n)
+            rel = os.path.relpath(p, out)
+            if rel != "manifest.json":
+                files.append({"path": rel, "bytes": os.path.getsize(p), "sha256": sha256(p)})
+    files.sort(key=lambda f: f["path"])
+    summary = {k: results[k] for k in ("best_single_custom_acc",)}
+    summary.update({"device": {k: results["device"][k] for k in ("params", "base_custom_acc")},
+                    "server": {k: results["server"][k] for k in ("params", "base_custom_acc")},
+                    "pool": {k: results["pool"][k] for k in ("n", "min_own_cluster_lift")},
+                    "oracle": {"min_lift": results["oracle"]["min_lift"]}})
+    manifest = {"name": "crayon-reference-world", "seed": seed, "smoke": results.get("smoke", False),
+                "measured": summary, "totalBytes": sum(f["bytes"] for f in files), "files": files}
+    with open(f"{out}/manifest.json", "w") as f:
+        json.dump(manifest, f, indent=1)
+
+
+def check_world(out: str) -> None:
+    """Reloads what was written and checks it: every model folder loads with its config and
+    reproduces its fixture's logits; every adapter has all targets with PEFT names and shapes."""
+    for name in ("device", "server"):
+        cfg = Config.from_hf(json.load(open(f"{out}/{name}/config.json")))
+        m = CausalLM(cfg)
+        load_base_state(m, {k: v.float() for k, v in st.load(f"{out}/{name}/model.safetensors").items()})
+        for pool in (f"{out}/{name}-pool",):
+            pj = json.load(open(f"{pool}/pool.json"))
+            for a in pj["adapters"]:
+                sd = st.load(f"{pool}/{a['path']}/adapter_model.safetensors")
+                assert len(sd) == 2 * len(TARGETS) * cfg.num_hidden_layers, f"{pool}/{a['id']}: {len(sd)} tensors"
+                assert len(a["indicator"]) == cfg.num_attention_heads * cfg.head_dim or name == "server"
+        if name == "device":
+            fx = json.load(open(f"{out}/fixtures/device.json"))
+            with torch.no_grad():
+                got = m(torch.tensor([fx["prompts"][0]["ids"]]))[0, -1]
+            want = torch.tensor(fx["cases"][0]["logits"][0])
+            assert (got - want).abs().max() < 1e-4, "device model reloaded from safetensors disagrees with its fixture"
+    print(f"[world] check passed: {out}", flush=True)
