@@ -29,9 +29,11 @@ function step(name: string, cmd: string, args: string[]): Outcome {
 }
 
 /** A vitest run, counted test by test from its JSON report. */
-function vitest(name: string, configArgs: string[]): Outcome {
+function vitest(name: string, args: string[], env: Record<string, string> = {}): Outcome {
   const report = `${REPORT_DIR}/${name}.json`;
-  const ok = run('npx', ['vitest', 'run', ...configArgs, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`]);
+  Object.assign(process.env, env);
+  const ok = run('npx', ['vitest', 'run', ...args, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`]);
+  for (const k of Object.keys(env)) delete process.env[k];
   if (!existsSync(report)) return { name, passed: 0, failed: 1, skipped: 0 };
   const r = JSON.parse(readFileSync(report, 'utf8')) as { numPassedTests: number; numFailedTests: number; numPendingTests: number; numTodoTests: number };
   // A run that failed outside any test (a crashed file, an error in a hook) still fails.
@@ -41,9 +43,10 @@ function vitest(name: string, configArgs: string[]): Outcome {
 
 const outcomes: Outcome[] = [];
 outcomes.push(step('typecheck', 'npx', ['svelte-check', '--tsconfig', './tsconfig.json', '--fail-on-warnings']));
-if (existsSync('training/build_world.py')) {
-  outcomes.push(step('world-smoke', '/usr/bin/python3', ['training/build_world.py', '--smoke']));
-}
+// The miniature world, built from scratch, then checked by the same tests as the committed one.
+const smoke = step('world-smoke', '/usr/bin/python3', ['training/build_world.py', '--smoke']);
+outcomes.push(smoke);
+if (smoke.failed === 0) outcomes.push(vitest('world-smoke-checks', ['training/'], { CRAYON_WORLD: 'world-smoke' }));
 outcomes.push(vitest('unit', []));
 const built = step('build', 'npx', ['vite', 'build']);
 outcomes.push(built);

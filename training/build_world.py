@@ -21,7 +21,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safetensors_io as st  # noqa: E402
 from model import CausalLM, Config, TARGETS, base_state_dict, peft_config, peft_state_dict  # noqa: E402
 from tasks import TASKS, build_suite, generic_sentences  # noqa: E402
-from tokenizer import Tokenizer, train_bpe  # noqa: E402
+from tokenizer import Tokenizer, load_tokenizer, train_bpe  # noqa: E402
+import gguf  # noqa: E402
 import train as T  # noqa: E402
 import export  # noqa: E402
 
@@ -168,9 +169,26 @@ def build(out: str, P: dict, smoke: bool) -> dict:
 
     export.write_fixtures(f"{out}/fixtures", device, tok, ids, SEED)
     export.write_tiny_fixtures(f"{out}/fixtures", SEED)
-    export.write_manifest(out, results, SEED)
+    finish(out, results)
+    results["build_seconds"] = round(time.time() - t_start, 1)
     log(f"done in {results['build_seconds']}s")
     return results
+
+
+def finish(out: str, results: dict) -> None:
+    """The steps after training, from the files alone: GGUF exports, the tokenizer and
+    GGUF fixtures, the manifest, and a reload check."""
+    tok = load_tokenizer(f"{out}/tokenizer")
+    export.write_tokenizer_fixture(out, tok)
+    gguf.export_model(f"{out}/device", f"{out}/device/model.gguf", "crayon-device", gguf.GGML_F16)
+    gguf.export_model(f"{out}/server", f"{out}/server/model.gguf", "crayon-server", gguf.GGML_F16)
+    scfg = json.load(open(f"{out}/server/config.json"))
+    pool = json.load(open(f"{out}/server-pool/pool.json"))
+    for a in pool["adapters"]:
+        gguf.export_lora(f"{out}/server-pool/{a['path']}", scfg, f"{out}/server-pool/{a['path']}/adapter.gguf")
+    export.write_gguf_fixture(out, tok, pool["adapters"][0]["id"])
+    export.write_manifest(out, results, SEED)
+    export.check_world(out)
 
 
 def measure(device, oracle_model, server, tok, suite, pool_tasks, custom_tasks, clusters, centroids) -> dict:
@@ -211,15 +229,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--smoke", action="store_true", help="build a miniature world end to end (CI)")
     ap.add_argument("--out", help="output directory (default world/, or world-smoke/ with --smoke)")
+    ap.add_argument("--finish", action="store_true", help="redo only the steps after training (exports, fixtures, manifest)")
     args = ap.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = args.out or os.path.join(root, "world-smoke" if args.smoke else "world")
+    if args.finish:
+        torch.set_num_threads(2)
+        finish(out, json.load(open(os.path.join(root, "bench/results/world.json"))) if not args.smoke else
+               json.load(open(f"{out}/manifest.json"))["measured"] | {"smoke": True})
+        return
     results = build(out, SMOKE if args.smoke else FULL, args.smoke)
     if not args.smoke and not args.out:
         os.makedirs(os.path.join(root, "bench/results"), exist_ok=True)
         with open(os.path.join(root, "bench/results/world.json"), "w") as f:
             json.dump(results, f, indent=2)
-    export.check_world(out)
 
 
 if __name__ == "__main__":

@@ -210,3 +210,37 @@ def check_world(out: str) -> None:
             want = torch.tensor(fx["cases"][0]["logits"][0])
             assert (got - want).abs().max() < 1e-4, "device model reloaded from safetensors disagrees with its fixture"
     print(f"[world] check passed: {out}", flush=True)
+
+
+TOKENIZER_PROBES = [
+    "What is 3 plus 4?", "  two  spaces\n\nnew lines\t and a tab", "héllo wörld ñ 日本語 🙂 café",
+    "<|bos|><|user|>\nHi there<|end|>\n<|assistant|>\n", "it's don't we'll I'd 123456 x1y2 3.14",
+    "trailing spaces   ", "UPPER lower MiXeD", "punctuation!?... (brackets) [x] {y} \"quotes\"",
+    "Is 'not a lovely song' positive or negative?", "\n\n\n", "",
+]
+
+
+def write_tokenizer_fixture(out: str, tok: Tokenizer) -> None:
+    with open(f"{out}/fixtures/tokenizer.json", "w", encoding="utf-8") as f:
+        json.dump([{"text": s, "ids": tok.encode(s)} for s in TOKENIZER_PROBES], f, ensure_ascii=False, indent=1)
+
+
+def write_gguf_fixture(out: str, tok: Tokenizer, adapter: str) -> None:
+    """PyTorch's greedy continuation of a prompt by the stored server model, with no
+    adapter and with one pool adapter at scale 1: what llama.cpp must reproduce."""
+    cfg = Config.from_hf(json.load(open(f"{out}/server/config.json")))
+    m = CausalLM(cfg)
+    load_base_state(m, {k: v.float() for k, v in st.load(f"{out}/server/model.safetensors").items()})
+    acfg = json.load(open(f"{out}/server-pool/{adapter}/adapter_config.json"))
+    from model import load_peft_state
+    sd = {k: v.float() for k, v in st.load(f"{out}/server-pool/{adapter}/adapter_model.safetensors").items()}
+    load_peft_state(m, adapter, sd, acfg["r"], acfg["lora_alpha"] / acfg["r"])
+    text = T.chat_prompt("What is the capital of Zorvia?")
+    ids = tok.encode(text)
+    base = T.greedy(m, ids, 8)
+    m.set_blend({"mode": "delta", "weights": {adapter: 1.0}})
+    with_adapter = T.greedy(m, ids, 8)
+    m.set_blend(None)
+    with open(f"{out}/fixtures/gguf.json", "w") as f:
+        json.dump({"text": text, "ids": ids, "adapter": adapter, "greedy": base, "greedyWithAdapter": with_adapter,
+                   "doc": "PyTorch f32 greedy continuation of the server model as stored (f16 weights)"}, f, indent=1)
