@@ -1,0 +1,257 @@
+// Crayon's own engine: a Llama-family checkpoint with any number of LoRA
+// adapters loaded once and blended at run time. Implements the engine-neutral
+// Runtime interface; runs the same in Node and in a browser worker.
+import { AbortError, AppError, throwIfAborted } from '../errors';
+import type { CallOptions, GenerateRequest, GenerateResult, Runtime, RuntimeInfo, ScoreResult } from '../runtimes/types';
+import type { ModelConfig } from './config';
+import { checkBlend, parseAdapter, type Adapter, type Blend } from './lora';
+import { buildWeights, createRunState, forward, queryFeature, type RunState, type Weights } from './model';
+import { readTensor, type SafetensorsFile } from './safetensors';
+import { logSoftmax, Sampler } from './sampler';
+import { Tokenizer, type ChatMessage } from './tokenizer';
+
+export interface Checkpoint {
+  config: ModelConfig;
+  weights: SafetensorsFile[];
+  /** Null only for token-level use (e.g. tiny parity checkpoints without tokenizer files). */
+  tokenizer: Tokenizer | null;
+}
+
+export interface EngineOptions {
+  /** Context length (KV cache size); defaults to the model's, at most 2048. */
+  contextLength?: number;
+}
+
+/** Lets queued messages (e.g. a cancel) through between tokens. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+export class CrayonEngine implements Runtime {
+  readonly cfg: ModelConfig;
+  readonly weights: Weights;
+  private readonly tok: Tokenizer | null;
+  private readonly state: RunState;
+  private readonly adapters = new Map<string, Adapter>();
+  private blend: Blend | null = null;
+  /** The blend currently baked into the weights (merged mode), to take back out. */
+  private merged: Blend | null = null;
+  private busy = false;
+
+  constructor(ckpt: Checkpoint, opts: EngineOptions = {}) {
+    this.cfg = ckpt.config;
+    const index = new Map<string, SafetensorsFile>();
+    for (const f of ckpt.weights) for (const k of f.tensors.keys()) index.set(k, f);
+    this.weights = buildWeights(this.cfg, (name) => {
+      const f = index.get(name);
+      return f && { shape: f.tensors.get(name)!.shape, data: () => readTensor(f, name) };
+    });
+    this.tok = ckpt.tokenizer;
+    this.state = createRunState(this.cfg, Math.min(this.cfg.maxSeqLen, opts.contextLength ?? 2048));
+  }
+
+  get tokenizer(): Tokenizer {
+    if (!this.tok) throw new AppError('missing-file', 'This checkpoint has no tokenizer files, so it can only run token ids.');
+    return this.tok;
+  }
+
+  info(): RuntimeInfo {
+    const params = this.weights.embed.length + this.weights.norm.length + (this.cfg.tiedEmbeddings ? 0 : this.weights.head.length) +
+      this.weights.layers.reduce((s, L) => s + L.attnNorm.length + L.ffnNorm.length + Object.values(L.proj).reduce((t, p) => t + p.w.length + (p.bias?.length ?? 0), 0), 0);
+    return { runtime: 'crayon-cpu', backend: 'cpu', architecture: this.cfg.architecture, params, contextLength: this.state.ctx, adapters: [...this.adapters.keys()] };
+  }
+
+  async renderChat(messages: ChatMessage[], addGenerationPrompt: boolean): Promise<string> {
+    return this.tokenizer.chat(messages, addGenerationPrompt);
+  }
+
+  // ---- adapters and blends ----
+
+  async loadAdapter(id: string, files: { config: unknown; weights: Uint8Array }): Promise<void> {
+    if (this.adapters.has(id)) throw new AppError('invalid-argument', `An adapter named "${id}" is already loaded.`);
+    const adapter = parseAdapter(id, files.config, files.weights, this.cfg);
+    this.adapters.set(id, adapter);
+    for (const [slot, part] of adapter.parts) {
+      const [layer, target] = slot.split('.') as [string, keyof Weights['layers'][number]['proj']];
+      this.weights.layers[Number(layer)].proj[target].lora.parts.push(part);
+    }
+    this.plan(this.blend);
+  }
+
+  async removeAdapter(id: string): Promise<void> {
+    if (!this.adapters.has(id)) throw new AppError('not-loaded', `Adapter "${id}" is not loaded.`);
+    if (this.merged) this.unmerge();
+    for (const L of this.weights.layers) {
+      for (const p of Object.values(L.proj)) {
+        const i = p.lora.parts.findIndex((x) => x.adapterId === id);
+        if (i >= 0) p.lora.parts.splice(i, 1);
+      }
+    }
+    this.adapters.delete(id);
+    if (this.blend && id in this.blend.weights) {
+      const { [id]: _, ...rest } = this.blend.weights;
+      this.blend = { ...this.blend, weights: rest };
+    }
+    this.plan(this.blend);
+  }
+
+  /** The session's blend. Delta and factor blends switch in well under a millisecond; merged re-bakes the weights. */
+  async setBlend(blend: Blend | null): Promise<void> {
+    this.setBlendSync(blend);
+  }
+
+  setBlendSync(blend: Blend | null): void {
+    if (blend) checkBlend(blend, this.adapters);
+    this.blend = blend;
+    this.plan(blend);
+  }
+
+  private plan(blend: Blend | null): void {
+    if (this.merged) this.unmerge();
+    for (const L of this.weights.layers) for (const p of Object.values(L.proj)) p.lora.plan(blend);
+    if (blend?.mode === 'merged') {
+      for (const L of this.weights.layers) for (const p of Object.values(L.proj)) p.lora.mergeInto(p.w, blend, 1);
+      this.merged = blend;
+    }
+  }
+
+  private unmerge(): void {
+    const m = this.merged!;
+    for (const L of this.weights.layers) for (const p of Object.values(L.proj)) p.lora.mergeInto(p.w, m, -1);
+    this.merged = null;
+  }
+
+  /** Runs `fn` under a request's own blend, then restores the session's. */
+  private async withBlend<T>(blend: Blend | null | undefined, fn: () => Promise<T>): Promise<T> {
+    if (this.busy) throw new AppError('invalid-argument', 'The engine is busy with another request; wait for it or cancel it.');
+    this.busy = true;
+    const session = this.blend;
+    try {
+      if (blend !== undefined) {
+        if (blend?.mode === 'merged') throw new AppError('invalid-argument', 'A merged blend is a session setting (setBlend), not a per-request one.');
+        if (blend) checkBlend(blend, this.adapters);
+        this.plan(blend);
+      }
+      return await fn();
+    } finally {
+      if (blend !== undefined) this.plan(session);
+      this.busy = false;
+    }
+  }
+
+  // ---- running the model ----
+
+  private promptIds(req: { messages?: ChatMessage[]; prompt?: string }): number[] {
+    if (req.messages) return this.tokenizer.encode(this.tokenizer.chat(req.messages, true));
+    if (typeof req.prompt === 'string') return this.tokenizer.encode(req.prompt);
+    throw new AppError('invalid-argument', 'A request needs messages or a prompt.');
+  }
+
+  /** Feeds ids from position `start`; returns the logits after the last one. */
+  private async prefill(ids: number[], start: number, signal?: AbortSignal): Promise<Float32Array> {
+    let logits = this.state.logits;
+    for (let i = 0; i < ids.length; i++) {
+      if (i % 32 === 31) {
+        await yieldToEventLoop();
+        throwIfAborted(signal);
+      }
+      logits = forward(this.cfg, this.weights, this.state, ids[i], start + i);
+    }
+    return logits;
+  }
+
+  private checkContext(n: number, what: string): void {
+    if (n > this.state.ctx) {
+      throw new AppError('context-overflow', `${what} needs ${n} tokens but the context holds ${this.state.ctx}; shorten the conversation or ask for fewer tokens.`, { needed: n, context: this.state.ctx });
+    }
+  }
+
+  async generate(req: GenerateRequest, opts: CallOptions = {}): Promise<GenerateResult> {
+    const ids = this.promptIds(req);
+    const maxTokens = req.maxTokens ?? 128;
+    if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new AppError('invalid-argument', 'maxTokens must be a positive integer.');
+    if (ids.length === 0) throw new AppError('invalid-argument', 'The prompt is empty.');
+    this.checkContext(ids.length + maxTokens, `This prompt (${ids.length} tokens) plus ${maxTokens} new tokens`);
+    return this.withBlend(req.blend, async () => {
+      throwIfAborted(opts.signal);
+      let logits = await this.prefill(ids, 0, opts.signal);
+      const sampler = new Sampler(req);
+      const eos = new Set(this.cfg.eosTokenIds.concat(this.tokenizer.eosTokenId ?? []));
+      const tokens: number[] = [];
+      const logprobs: number[] = [];
+      let text = '';
+      let finishReason: GenerateResult['finishReason'] = 'length';
+      for (let n = 0; n < maxTokens; n++) {
+        const next = sampler.sample(logits);
+        const lp = logSoftmax(logits)[next];
+        if (eos.has(next)) {
+          finishReason = 'eos';
+          break;
+        }
+        tokens.push(next);
+        logprobs.push(lp);
+        const full = this.tokenizer.decode(tokens);
+        const stopAt = (req.stop ?? []).map((s) => full.indexOf(s)).filter((i) => i >= 0);
+        const end = stopAt.length ? Math.min(...stopAt) : full.length;
+        if (end > text.length && !full.endsWith('\uFFFD')) {
+          opts.onToken?.(full.slice(text.length, end), next, lp);
+          text = full.slice(0, end);
+        }
+        if (stopAt.length) {
+          finishReason = 'stop';
+          break;
+        }
+        if (n + 1 < maxTokens) {
+          await yieldToEventLoop();
+          if (opts.signal?.aborted) throw new AbortError();
+          logits = forward(this.cfg, this.weights, this.state, next, ids.length + n);
+        }
+      }
+      if (finishReason !== 'stop') text = this.tokenizer.decode(tokens);
+      return { text, tokens, logprobs, finishReason, promptTokens: ids.length };
+    });
+  }
+
+  async score(prompt: { messages?: ChatMessage[]; prompt?: string }, continuations: string[], opts: { blend?: Blend | null; signal?: AbortSignal } = {}): Promise<ScoreResult> {
+    const ids = this.promptIds(prompt);
+    const conts = continuations.map((c) => this.tokenizer.encode(c));
+    this.checkContext(ids.length + Math.max(0, ...conts.map((c) => c.length)), 'Scoring this prompt');
+    return this.withBlend(opts.blend, async () => {
+      const first = logSoftmax(await this.prefill(ids, 0, opts.signal)); // shared by every continuation
+      const sum: number[] = [];
+      const mean: number[] = [];
+      for (const c of conts) {
+        let s = 0;
+        let lp = first;
+        for (let i = 0; i < c.length; i++) {
+          s += lp[c[i]];
+          if (i + 1 < c.length) lp = logSoftmax(forward(this.cfg, this.weights, this.state, c[i], ids.length + i));
+        }
+        sum.push(s);
+        mean.push(c.length ? s / c.length : 0);
+        throwIfAborted(opts.signal);
+      }
+      return { sum, mean, tokens: conts.map((c) => c.length) };
+    });
+  }
+
+  async embed(texts: string[]): Promise<Float32Array[]> {
+    return texts.map((t) => queryFeature(this.cfg, this.weights, this.tokenizer.encode(t)));
+  }
+
+  /** The embedder feature of raw token ids (for parity checks and benchmarks). */
+  embedIds(ids: number[]): Float32Array {
+    return queryFeature(this.cfg, this.weights, ids);
+  }
+
+  /** Next-token logits after raw token ids, under the session's blend (a copy). */
+  logitsFor(ids: number[]): Float32Array {
+    let logits = this.state.logits;
+    for (let i = 0; i < ids.length; i++) logits = forward(this.cfg, this.weights, this.state, ids[i], i);
+    return logits.slice();
+  }
+
+  async unload(): Promise<void> {
+    this.adapters.clear();
+  }
+}

@@ -1,0 +1,213 @@
+// PEFT LoRA adapters: parsing and validation against the base model, and the
+// per-projection slots that apply a blend of many adapters at run time:
+//   delta:   y = W x + sum_i w_i s_i B_i (A_i x)
+//   factor:  y = W x + s (sum_i w_i B_i) ((sum_i w_i A_i) x)    (LoraHub)
+//   merged:  W' = W + sum_i w_i s_i B_i A_i, baked in for the fastest decode
+// where s_i = lora_alpha / r (or lora_alpha / sqrt(r) with rsLoRA).
+import { AppError } from '../errors';
+import type { ModelConfig } from './config';
+import { parseSafetensors, readTensor, type SafetensorsFile } from './safetensors';
+
+export const TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
+export type Target = (typeof TARGETS)[number];
+
+export interface Blend {
+  mode: 'delta' | 'factor' | 'merged';
+  /** Weight per loaded adapter id; adapters not named weigh 0. */
+  weights: Record<string, number>;
+}
+
+export interface AdapterConfig {
+  r: number;
+  loraAlpha: number;
+  targetModules: Target[];
+  useRslora: boolean;
+  scale: number;
+}
+
+/** One adapter's factors for one projection of one layer. */
+export interface LoraPart {
+  adapterId: string;
+  r: number;
+  scale: number;
+  a: Float32Array; // [r, in]
+  b: Float32Array; // [out, r]
+}
+
+export interface Adapter {
+  id: string;
+  config: AdapterConfig;
+  /** Keyed `${layer}.${target}`. */
+  parts: Map<string, LoraPart>;
+  bytes: number;
+}
+
+const PEFT_KEY = /^base_model\.model\.model\.layers\.(\d+)\.(self_attn|mlp)\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)\.lora_(A|B)(?:\.default)?\.weight$/;
+
+export function parseAdapterConfig(json: unknown, id: string): AdapterConfig {
+  const c = (json && typeof json === 'object' ? json : null) as Record<string, unknown> | null;
+  const bad = (why: string) => new AppError('incompatible-adapter', `Adapter "${id}": adapter_config.json ${why}.`, { adapter: id });
+  if (!c) throw bad('is not a JSON object');
+  if (c.peft_type !== undefined && c.peft_type !== 'LORA') throw bad(`is a ${String(c.peft_type)} adapter; only LORA is supported`);
+  const r = c.r;
+  if (typeof r !== 'number' || !Number.isInteger(r) || r <= 0 || r > 1024) throw bad(`has an invalid rank r=${JSON.stringify(r)}`);
+  const alpha = c.lora_alpha ?? r;
+  if (typeof alpha !== 'number' || !Number.isFinite(alpha)) throw bad(`has an invalid lora_alpha ${JSON.stringify(alpha)}`);
+  let targets = c.target_modules;
+  if (typeof targets === 'string') targets = [targets];
+  if (!Array.isArray(targets) || targets.length === 0) throw bad('names no target_modules');
+  const unknown = targets.filter((t) => !TARGETS.includes(t as Target));
+  if (unknown.length) throw bad(`targets modules the engine does not have: ${unknown.join(', ')}`);
+  const useRslora = c.use_rslora === true;
+  return { r, loraAlpha: alpha, targetModules: targets as Target[], useRslora, scale: useRslora ? alpha / Math.sqrt(r) : alpha / r };
+}
+
+function projShape(cfg: ModelConfig, t: Target): [number, number] {
+  const q = cfg.nHeads * cfg.headDim;
+  const kv = cfg.nKvHeads * cfg.headDim;
+  const out = { q_proj: q, k_proj: kv, v_proj: kv, o_proj: cfg.dim, gate_proj: cfg.hiddenDim, up_proj: cfg.hiddenDim, down_proj: cfg.dim }[t];
+  const inp = { q_proj: cfg.dim, k_proj: cfg.dim, v_proj: cfg.dim, o_proj: q, gate_proj: cfg.dim, up_proj: cfg.dim, down_proj: cfg.hiddenDim }[t];
+  return [out, inp];
+}
+
+/** Parses and validates a PEFT adapter against the base model's config. */
+export function parseAdapter(id: string, configJson: unknown, weights: Uint8Array | SafetensorsFile, base: ModelConfig): Adapter {
+  const config = parseAdapterConfig(configJson, id);
+  const file = weights instanceof Uint8Array ? parseSafetensors(weights, `${id}/adapter_model.safetensors`) : weights;
+  const bad = (why: string, extra: Record<string, unknown> = {}) => new AppError('incompatible-adapter', `Adapter "${id}": ${why}.`, { adapter: id, ...extra });
+  const halves = new Map<string, { a?: string; b?: string }>();
+  for (const key of file.tensors.keys()) {
+    const m = PEFT_KEY.exec(key);
+    if (!m) throw bad(`tensor "${key}" is not a LoRA weight of a Llama-family projection`, { tensor: key });
+    const layer = Number(m[1]);
+    if (layer >= base.nLayers) throw bad(`tensor "${key}" is for layer ${layer}, but the base model has ${base.nLayers} layers`, { tensor: key });
+    const slot = `${layer}.${m[3]}`;
+    const h = halves.get(slot) ?? {};
+    h[m[4] === 'A' ? 'a' : 'b'] = key;
+    halves.set(slot, h);
+  }
+  if (halves.size === 0) throw bad('has no LoRA tensors');
+  const parts = new Map<string, LoraPart>();
+  let bytes = 0;
+  for (const [slot, h] of halves) {
+    if (!h.a || !h.b) throw bad(`${slot.replace('.', ' ')} has only its lora_${h.a ? 'A' : 'B'} matrix`);
+    const target = slot.split('.')[1] as Target;
+    const [out, inp] = projShape(base, target);
+    const ta = file.tensors.get(h.a)!;
+    const tb = file.tensors.get(h.b)!;
+    const r = config.r;
+    if (ta.shape.length !== 2 || ta.shape[0] !== r || ta.shape[1] !== inp) {
+      throw bad(`${target} in layer ${slot.split('.')[0]} has lora_A of shape [${ta.shape.join(', ')}], expected [${r}, ${inp}] (rank ${r}, input ${inp})`, { tensor: h.a });
+    }
+    if (tb.shape.length !== 2 || tb.shape[0] !== out || tb.shape[1] !== r) {
+      throw bad(`${target} in layer ${slot.split('.')[0]} has lora_B of shape [${tb.shape.join(', ')}], expected [${out}, ${r}] (output ${out}, rank ${r})`, { tensor: h.b });
+    }
+    const a = readTensor(file, h.a);
+    const b = readTensor(file, h.b);
+    if (!a.every(Number.isFinite) || !b.every(Number.isFinite)) throw bad(`${target} in layer ${slot.split('.')[0]} has non-finite values`);
+    parts.set(slot, { adapterId: id, r, scale: config.scale, a, b });
+    bytes += (a.length + b.length) * 4;
+  }
+  return { id, config, parts, bytes };
+}
+
+/**
+ * The LoRA terms of one projection: every loaded adapter's factors for it, and
+ * the plan for the current blend (set by `plan`, applied by `apply`).
+ */
+export class LoraSlot {
+  readonly parts: LoraPart[] = [];
+  /** delta: the parts with a non-zero weight and their coefficient w_i * s_i. */
+  private delta: { part: LoraPart; coef: number }[] = [];
+  /** factor: the blended factors. */
+  private factor: { a: Float32Array; b: Float32Array; r: number; scale: number } | null = null;
+  private u = new Float32Array(0); // scratch [r]
+
+  constructor(
+    readonly out: number,
+    readonly inp: number,
+  ) {}
+
+  get active(): boolean {
+    return this.delta.length > 0 || this.factor !== null;
+  }
+
+  plan(blend: Blend | null): void {
+    this.delta = [];
+    this.factor = null;
+    if (!blend || blend.mode === 'merged') return;
+    const used = this.parts.filter((p) => (blend.weights[p.adapterId] ?? 0) !== 0);
+    if (used.length === 0) return;
+    if (blend.mode === 'delta') {
+      this.delta = used.map((part) => ({ part, coef: blend.weights[part.adapterId] * part.scale }));
+      this.u = new Float32Array(Math.max(...used.map((p) => p.r)));
+      return;
+    }
+    const r = used[0].r;
+    const a = new Float32Array(r * this.inp);
+    const b = new Float32Array(this.out * r);
+    for (const p of used) {
+      const w = blend.weights[p.adapterId];
+      for (let i = 0; i < a.length; i++) a[i] += w * p.a[i];
+      for (let i = 0; i < b.length; i++) b[i] += w * p.b[i];
+    }
+    this.factor = { a, b, r, scale: used[0].scale };
+    this.u = new Float32Array(r);
+  }
+
+  /** y += LoRA terms of x under the planned blend. x [inp], y [out]. */
+  apply(x: Float32Array, y: Float32Array): void {
+    if (this.factor) {
+      lowRank(this.factor.a, this.factor.b, this.factor.r, this.factor.scale, x, y, this.inp, this.out, this.u);
+      return;
+    }
+    for (const { part, coef } of this.delta) lowRank(part.a, part.b, part.r, coef, x, y, this.inp, this.out, this.u);
+  }
+
+  /** W += sum_i w_i s_i B_i A_i (or, with sign -1, takes it back out). w [out, inp]. */
+  mergeInto(w: Float32Array, blend: Blend, sign: 1 | -1): void {
+    for (const p of this.parts) {
+      const coef = sign * (blend.weights[p.adapterId] ?? 0) * p.scale;
+      if (coef === 0) continue;
+      for (let o = 0; o < this.out; o++) {
+        const row = o * this.inp;
+        for (let k = 0; k < p.r; k++) {
+          const bk = coef * p.b[o * p.r + k];
+          if (bk === 0) continue;
+          const ak = k * this.inp;
+          for (let i = 0; i < this.inp; i++) w[row + i] += bk * p.a[ak + i];
+        }
+      }
+    }
+  }
+}
+
+/** y += coef * B (A x); A [r, inp], B [out, r]; u is scratch of length >= r. */
+function lowRank(a: Float32Array, b: Float32Array, r: number, coef: number, x: Float32Array, y: Float32Array, inp: number, out: number, u: Float32Array): void {
+  for (let k = 0; k < r; k++) {
+    let s = 0;
+    const off = k * inp;
+    for (let i = 0; i < inp; i++) s += a[off + i] * x[i];
+    u[k] = s * coef;
+  }
+  for (let o = 0; o < out; o++) {
+    let s = 0;
+    const off = o * r;
+    for (let k = 0; k < r; k++) s += b[off + k] * u[k];
+    y[o] += s;
+  }
+}
+
+export function checkBlend(blend: Blend, loaded: Map<string, Adapter>): void {
+  if (!['delta', 'factor', 'merged'].includes(blend.mode)) throw new AppError('invalid-argument', `Unknown blend mode "${String(blend.mode)}".`);
+  const ranks = new Set<number>();
+  for (const [id, w] of Object.entries(blend.weights)) {
+    if (!Number.isFinite(w)) throw new AppError('invalid-argument', `Blend weight for "${id}" is not a finite number.`);
+    const a = loaded.get(id);
+    if (!a) throw new AppError('not-loaded', `Adapter "${id}" is not loaded.`, { adapter: id });
+    if (w !== 0) ranks.add(a.config.r);
+  }
+  if (blend.mode === 'factor' && ranks.size > 1) {
+    throw new AppError('invalid-argument', `A factor blend needs adapters of one rank; these have ranks ${[...ranks].join(', ')}.`);
+  }
+}

@@ -1,0 +1,235 @@
+// The Llama-family transformer on the CPU, after llama2.c: plain structs for
+// the weights and the scratch state, and one forward() that reads in the order
+// data flows: RMSNorm, q/k/v (+bias), RoPE, grouped-query attention over the
+// KV cache, output projection, residual, RMSNorm, SwiGLU, residual; final norm
+// and logits. Every projection carries a LoraSlot for run-time blends.
+import { AppError } from '../errors';
+import { expectedShapes, type ModelConfig } from './config';
+import { LoraSlot, TARGETS, type Target } from './lora';
+
+export interface Linear {
+  w: Float32Array; // [out, inp]
+  out: number;
+  inp: number;
+  bias: Float32Array | null; // [out]
+  lora: LoraSlot;
+}
+
+export interface LayerWeights {
+  attnNorm: Float32Array; // [dim]
+  ffnNorm: Float32Array; // [dim]
+  proj: Record<Target, Linear>;
+}
+
+export interface Weights {
+  embed: Float32Array; // [vocab, dim]
+  layers: LayerWeights[];
+  norm: Float32Array; // [dim]
+  head: Float32Array; // [vocab, dim] (the embedding when tied)
+}
+
+/** Scratch buffers, allocated once per model and context length. */
+export interface RunState {
+  x: Float32Array; // [dim] residual stream
+  xb: Float32Array; // [dim] normed input of a sublayer
+  xb2: Float32Array; // [max(dim, qDim)] attention output before o_proj
+  q: Float32Array; // [qDim]
+  k: Float32Array; // [kvDim]
+  v: Float32Array; // [kvDim]
+  att: Float32Array; // [nHeads, ctx] scores
+  hb: Float32Array; // [hiddenDim] gate
+  hb2: Float32Array; // [hiddenDim] up
+  logits: Float32Array; // [vocab]
+  keyCache: Float32Array; // [nLayers, ctx, kvDim]
+  valueCache: Float32Array; // [nLayers, ctx, kvDim]
+  ropeCos: Float32Array; // [ctx, headDim/2]
+  ropeSin: Float32Array; // [ctx, headDim/2]
+  ctx: number;
+}
+
+/** Builds Weights from named tensors, checking every shape against the config. */
+export function buildWeights(cfg: ModelConfig, get: (name: string) => { shape: number[]; data: () => Float32Array } | undefined): Weights {
+  const take = (name: string): Float32Array => {
+    const want = expectedShapes(cfg).get(name)!;
+    const t = get(name);
+    if (!t) throw new AppError('missing-file', `The checkpoint has no tensor "${name}".`, { tensor: name });
+    if (t.shape.join(',') !== want.join(',')) {
+      throw new AppError('shape-mismatch', `Tensor "${name}" has shape [${t.shape.join(', ')}] but the config needs [${want.join(', ')}].`, { tensor: name });
+    }
+    return t.data();
+  };
+  const qDim = cfg.nHeads * cfg.headDim;
+  const kvDim = cfg.nKvHeads * cfg.headDim;
+  const dims: Record<Target, [number, number]> = {
+    q_proj: [qDim, cfg.dim], k_proj: [kvDim, cfg.dim], v_proj: [kvDim, cfg.dim], o_proj: [cfg.dim, qDim],
+    gate_proj: [cfg.hiddenDim, cfg.dim], up_proj: [cfg.hiddenDim, cfg.dim], down_proj: [cfg.dim, cfg.hiddenDim],
+  };
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < cfg.nLayers; l++) {
+    const p = `model.layers.${l}`;
+    const proj = {} as Record<Target, Linear>;
+    for (const t of TARGETS) {
+      const part = t.endsWith('_proj') && 'qkvo'.includes(t[0]) ? 'self_attn' : 'mlp';
+      const [out, inp] = dims[t];
+      const hasBias = cfg.attnBias && (t === 'q_proj' || t === 'k_proj' || t === 'v_proj');
+      proj[t] = { w: take(`${p}.${part}.${t}.weight`), out, inp, bias: hasBias ? take(`${p}.${part}.${t}.bias`) : null, lora: new LoraSlot(out, inp) };
+    }
+    layers.push({ attnNorm: take(`${p}.input_layernorm.weight`), ffnNorm: take(`${p}.post_attention_layernorm.weight`), proj });
+  }
+  const embed = take('model.embed_tokens.weight');
+  return { embed, layers, norm: take('model.norm.weight'), head: cfg.tiedEmbeddings ? embed : take('lm_head.weight') };
+}
+
+export function createRunState(cfg: ModelConfig, ctx: number): RunState {
+  const qDim = cfg.nHeads * cfg.headDim;
+  const kvDim = cfg.nKvHeads * cfg.headDim;
+  const half = cfg.headDim / 2;
+  const ropeCos = new Float32Array(ctx * half);
+  const ropeSin = new Float32Array(ctx * half);
+  for (let pos = 0; pos < ctx; pos++) {
+    for (let i = 0; i < half; i++) {
+      // HF rotate_half: pair i with i + headDim/2, frequency theta^(-2i/headDim)
+      const angle = pos / Math.pow(cfg.ropeTheta, (2 * i) / cfg.headDim);
+      ropeCos[pos * half + i] = Math.cos(angle);
+      ropeSin[pos * half + i] = Math.sin(angle);
+    }
+  }
+  return {
+    x: new Float32Array(cfg.dim), xb: new Float32Array(cfg.dim), xb2: new Float32Array(Math.max(cfg.dim, qDim)),
+    q: new Float32Array(qDim), k: new Float32Array(kvDim), v: new Float32Array(kvDim),
+    att: new Float32Array(cfg.nHeads * ctx), hb: new Float32Array(cfg.hiddenDim), hb2: new Float32Array(cfg.hiddenDim),
+    logits: new Float32Array(cfg.vocabSize),
+    keyCache: new Float32Array(cfg.nLayers * ctx * kvDim), valueCache: new Float32Array(cfg.nLayers * ctx * kvDim),
+    ropeCos, ropeSin, ctx,
+  };
+}
+
+export function rmsnorm(out: Float32Array, x: Float32Array, w: Float32Array, eps: number): void {
+  let ss = 0;
+  for (let i = 0; i < x.length; i++) ss += x[i] * x[i];
+  const inv = 1 / Math.sqrt(ss / x.length + eps);
+  for (let i = 0; i < x.length; i++) out[i] = w[i] * (x[i] * inv);
+}
+
+/** out[o] = sum_i w[o, i] x[i] for o < rows; w [rows, n]. */
+export function matvec(out: Float32Array, w: Float32Array, x: Float32Array, rows: number, n: number, wOffset = 0): void {
+  const n4 = n - (n % 4);
+  for (let o = 0; o < rows; o++) {
+    const r = wOffset + o * n;
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (let i = 0; i < n4; i += 4) {
+      s0 += w[r + i] * x[i];
+      s1 += w[r + i + 1] * x[i + 1];
+      s2 += w[r + i + 2] * x[i + 2];
+      s3 += w[r + i + 3] * x[i + 3];
+    }
+    for (let i = n4; i < n; i++) s0 += w[r + i] * x[i];
+    out[o] = s0 + s1 + s2 + s3;
+  }
+}
+
+/** y = W x + b + LoRA terms. */
+export function linear(y: Float32Array, lin: Linear, x: Float32Array): void {
+  matvec(y, lin.w, x, lin.out, lin.inp);
+  if (lin.bias) for (let i = 0; i < lin.out; i++) y[i] += lin.bias[i];
+  if (lin.lora.active) lin.lora.apply(x, y);
+}
+
+function rope(v: Float32Array, nHeads: number, headDim: number, pos: number, s: RunState): void {
+  const half = headDim / 2;
+  const off = pos * half;
+  for (let h = 0; h < nHeads; h++) {
+    const b = h * headDim;
+    for (let i = 0; i < half; i++) {
+      const c = s.ropeCos[off + i];
+      const sn = s.ropeSin[off + i];
+      const a = v[b + i];
+      const d = v[b + i + half];
+      v[b + i] = a * c - d * sn;
+      v[b + i + half] = d * c + a * sn;
+    }
+  }
+}
+
+/** Runs one token at position `pos` through the model; returns the logits (a view of s.logits). */
+export function forward(cfg: ModelConfig, w: Weights, s: RunState, token: number, pos: number): Float32Array {
+  const { dim, headDim, nHeads, nKvHeads, hiddenDim } = cfg;
+  const kvDim = nKvHeads * headDim;
+  const group = nHeads / nKvHeads;
+  const scale = 1 / Math.sqrt(headDim);
+  s.x.set(w.embed.subarray(token * dim, (token + 1) * dim));
+
+  for (let l = 0; l < cfg.nLayers; l++) {
+    const L = w.layers[l];
+    // attention: q, k, v of the normed input, rotated; k and v go into the cache at pos
+    rmsnorm(s.xb, s.x, L.attnNorm, cfg.normEps);
+    linear(s.q, L.proj.q_proj, s.xb);
+    linear(s.k, L.proj.k_proj, s.xb);
+    linear(s.v, L.proj.v_proj, s.xb);
+    rope(s.q, nHeads, headDim, pos, s);
+    rope(s.k, nKvHeads, headDim, pos, s);
+    const cacheOff = l * s.ctx * kvDim;
+    s.keyCache.set(s.k, cacheOff + pos * kvDim);
+    s.valueCache.set(s.v, cacheOff + pos * kvDim);
+
+    for (let h = 0; h < nHeads; h++) {
+      const qOff = h * headDim;
+      const kvHead = Math.floor(h / group) * headDim;
+      const att = s.att.subarray(h * s.ctx, h * s.ctx + pos + 1);
+      let max = -Infinity;
+      for (let t = 0; t <= pos; t++) {
+        const kOff = cacheOff + t * kvDim + kvHead;
+        let dot = 0;
+        for (let i = 0; i < headDim; i++) dot += s.q[qOff + i] * s.keyCache[kOff + i];
+        att[t] = dot * scale;
+        if (att[t] > max) max = att[t];
+      }
+      let sum = 0;
+      for (let t = 0; t <= pos; t++) sum += att[t] = Math.exp(att[t] - max);
+      const out = s.xb2.subarray(qOff, qOff + headDim).fill(0);
+      for (let t = 0; t <= pos; t++) {
+        const a = att[t] / sum;
+        const vOff = cacheOff + t * kvDim + kvHead;
+        for (let i = 0; i < headDim; i++) out[i] += a * s.valueCache[vOff + i];
+      }
+    }
+    linear(s.xb, L.proj.o_proj, s.xb2.subarray(0, nHeads * headDim));
+    for (let i = 0; i < dim; i++) s.x[i] += s.xb[i];
+
+    // feed-forward: SwiGLU of the normed input
+    rmsnorm(s.xb, s.x, L.ffnNorm, cfg.normEps);
+    linear(s.hb, L.proj.gate_proj, s.xb);
+    linear(s.hb2, L.proj.up_proj, s.xb);
+    for (let i = 0; i < hiddenDim; i++) {
+      const g = s.hb[i];
+      s.hb[i] = (g / (1 + Math.exp(-g))) * s.hb2[i];
+    }
+    linear(s.xb, L.proj.down_proj, s.hb);
+    for (let i = 0; i < dim; i++) s.x[i] += s.xb[i];
+  }
+
+  rmsnorm(s.x, s.x, w.norm, cfg.normEps);
+  matvec(s.logits, w.head, s.x, cfg.vocabSize, dim);
+  return s.logits;
+}
+
+/**
+ * Crayon's feature of a token sequence: the mean over tokens of layer 0's
+ * q_proj(input_layernorm(embed(token))) (bias included), before RoPE and with
+ * no adapter. Needs no cache: the query of a token depends on that token alone.
+ */
+export function queryFeature(cfg: ModelConfig, w: Weights, ids: number[]): Float32Array {
+  const L = w.layers[0];
+  const q = L.proj.q_proj;
+  const xb = new Float32Array(cfg.dim);
+  const tmp = new Float32Array(q.out);
+  const sum = new Float32Array(q.out);
+  for (const id of ids) {
+    rmsnorm(xb, w.embed.subarray(id * cfg.dim, (id + 1) * cfg.dim), L.attnNorm, cfg.normEps);
+    matvec(tmp, q.w, xb, q.out, q.inp);
+    if (q.bias) for (let i = 0; i < q.out; i++) tmp[i] += q.bias[i];
+    for (let i = 0; i < q.out; i++) sum[i] += tmp[i];
+  }
+  for (let i = 0; i < q.out; i++) sum[i] /= Math.max(1, ids.length);
+  return sum;
+}
