@@ -25,7 +25,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // Library code tested in the real browser (IndexedDB, WebGPU, workers): a
   // Vite dev server compiles any module under the repo on request, so a test
   // page can `await import('/src/lib/...')`. See libPage() in harness.ts.
-  const dev = await createServer({ server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false }, logLevel: 'warn', optimizeDeps: { noDiscovery: true, include: [] } });
+  const dev = await createServer({ appType: 'mpa', server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false }, logLevel: 'warn', optimizeDeps: { noDiscovery: true, include: [] } });
   await dev.listen();
   const devURL = dev.resolvedUrls?.local[0];
   if (!devURL) throw new Error('vite dev server did not report a URL');

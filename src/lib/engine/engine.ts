@@ -36,7 +36,8 @@ export class CrayonEngine implements Runtime {
   private blend: Blend | null = null;
   /** The blend currently baked into the weights (merged mode), to take back out. */
   private merged: Blend | null = null;
-  private busy = false;
+  /** Requests run one at a time, in arrival order: the tail of that queue. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(ckpt: Checkpoint, opts: EngineOptions = {}) {
     this.cfg = ckpt.config;
@@ -121,10 +122,14 @@ export class CrayonEngine implements Runtime {
     this.merged = null;
   }
 
-  /** Runs `fn` under a request's own blend, then restores the session's. */
-  private async withBlend<T>(blend: Blend | null | undefined, fn: () => Promise<T>): Promise<T> {
-    if (this.busy) throw new AppError('invalid-argument', 'The engine is busy with another request; wait for it or cancel it.');
-    this.busy = true;
+  /** Runs `fn` after the requests before it, under its own blend, then restores the session's. */
+  private withBlend<T>(blend: Blend | null | undefined, fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(() => this.runWithBlend(blend, fn));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async runWithBlend<T>(blend: Blend | null | undefined, fn: () => Promise<T>): Promise<T> {
     const session = this.blend;
     try {
       if (blend !== undefined) {
@@ -135,7 +140,6 @@ export class CrayonEngine implements Runtime {
       return await fn();
     } finally {
       if (blend !== undefined) this.plan(session);
-      this.busy = false;
     }
   }
 

@@ -58,7 +58,9 @@ export function urlSource(base: string, fetchFn: typeof fetch): FileSource {
       if (opts.signal?.aborted) throw new AbortError();
       throw new AppError('network', `Could not download ${name} from ${root} (${e instanceof Error ? e.message : String(e)}).`, { file: name });
     }
-    if (res.status === 404) return null;
+    // A static host's single-page-app fallback answers a missing file with the
+    // app's index.html and a 200: for a model file that is "not found".
+    if (res.status === 404 || (res.ok && (res.headers.get('content-type') ?? '').startsWith('text/html'))) return null;
     if (!res.ok) throw new AppError('http', `Downloading ${name} failed: HTTP ${res.status}.`, { file: name, status: res.status });
     return readBody(res, name, opts);
   };

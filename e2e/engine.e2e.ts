@@ -1,0 +1,69 @@
+// The engine in a real browser worker: loads the reference device model over
+// HTTP from 127.0.0.1, applies pool adapters and blends, and matches the
+// PyTorch fixtures; streams, stops and reports errors through the protocol.
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
+import { worldDir } from '../training/world-dir';
+import { useBrowser } from './harness';
+
+const world = worldDir();
+const worldPath = '/' + relative(process.cwd(), world);
+const fixture = JSON.parse(readFileSync(`${world}/fixtures/device.json`, 'utf8'));
+
+describe('engine worker in Chromium', () => {
+  const session = useBrowser();
+
+  it('matches PyTorch logits for base, single, delta and factor blends (CPU backend)', async () => {
+    const page = await session().libPage();
+    const worst = await page.evaluate(
+      async ({ worldPath, fixture }) => {
+        const { WorkerRuntime } = await load('/src/lib/runtimes/worker-runtime.ts');
+        const rt = new WorkerRuntime(new Worker('/workers/engine.worker.ts', { type: 'module' }));
+        const progress: number[] = [];
+        await rt.load({ kind: 'url', base: `${location.origin}${worldPath}/device/` }, { onProgress: (p: { loaded: number }) => progress.push(p.loaded) });
+        const ids = [...new Set(fixture.cases.flatMap((c: { blend: { weights: object } | null }) => Object.keys(c.blend?.weights ?? {})))] as string[];
+        for (const id of ids) {
+          const dir = `${worldPath}/device-pool/${id}`;
+          const config = await (await fetch(`${dir}/adapter_config.json`)).json();
+          const weights = new Uint8Array(await (await fetch(`${dir}/adapter_model.safetensors`)).arrayBuffer());
+          await rt.loadAdapter(id, { config, weights });
+        }
+        let worst = 0;
+        for (const c of fixture.cases) {
+          await rt.setBlend(c.blend);
+          for (let i = 0; i < fixture.prompts.length; i++) {
+            const got: Float32Array = await rt.logitsFor(fixture.prompts[i].ids);
+            for (let j = 0; j < got.length; j++) worst = Math.max(worst, Math.abs(got[j] - c.logits[i][j]));
+          }
+        }
+        return { worst, progressed: progress.length > 0 && progress[progress.length - 1] > 0 };
+      },
+      { worldPath, fixture },
+    );
+    expect(worst.progressed).toBe(true);
+    expect(worst.worst).toBeLessThanOrEqual(1e-3);
+  });
+
+  it('streams a chat reply, stops on request, and reports typed errors without dying', async () => {
+    const page = await session().libPage();
+    const out = await page.evaluate(async (worldPath) => {
+      const { WorkerRuntime } = await load('/src/lib/runtimes/worker-runtime.ts');
+      const rt = new WorkerRuntime(new Worker('/workers/engine.worker.ts', { type: 'module' }));
+      const missing = await rt.load({ kind: 'url', base: `${location.origin}/no/such/model/` }).catch((e: { code: string }) => e.code);
+      await rt.load({ kind: 'url', base: `${location.origin}${worldPath}/device/` });
+      const tokens: string[] = [];
+      const r = await rt.generate({ messages: [{ role: 'user', content: 'What is the capital of Zorvia?' }], maxTokens: 12 }, { onToken: (t: string) => tokens.push(t) });
+      const ac = new AbortController();
+      const aborted = await rt.generate({ prompt: 'The day was', maxTokens: 200, temperature: 1, seed: 1 }, { signal: ac.signal, onToken: () => ac.abort() }).catch((e: { code: string }) => e.code);
+      const overflow = await rt.generate({ prompt: 'x '.repeat(400), maxTokens: 10 }).catch((e: { code: string }) => e.code);
+      const after = await rt.generate({ prompt: 'The day was', maxTokens: 3 });
+      return { missing, streamed: tokens.join(''), text: r.text, aborted, overflow, afterTokens: after.tokens.length };
+    }, worldPath);
+    expect(out.missing).toBe('missing-file');
+    expect(out.streamed).toBe(out.text);
+    expect(out.aborted).toBe('aborted');
+    expect(out.overflow).toBe('context-overflow');
+    expect(out.afterTokens).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,103 @@
+// Bad checkpoint files are typed errors that say what is wrong.
+import { describe, expect, it } from 'vitest';
+import { isAppError } from '../errors';
+import { parseConfig } from './config';
+import { parseAdapter } from './lora';
+import { parseSafetensors, readTensor, writeSafetensors } from './safetensors';
+
+const good = writeSafetensors({ a: { shape: [2, 3], data: new Float32Array([1, 2, 3, 4, 5, 6]) }, b: { shape: [1], data: new Float32Array([7]) } });
+
+function codeOf(f: () => unknown): string | undefined {
+  try {
+    f();
+  } catch (e) {
+    if (!isAppError(e)) throw e;
+    return e.code;
+  }
+  return undefined;
+}
+
+function withHeader(header: object, dataBytes = 0): Uint8Array {
+  const h = new TextEncoder().encode(JSON.stringify(header));
+  const out = new Uint8Array(8 + h.length + dataBytes);
+  new DataView(out.buffer).setBigUint64(0, BigInt(h.length), true);
+  out.set(h, 8);
+  return out;
+}
+
+describe('safetensors reader', () => {
+  it('reads back what was written, f32', () => {
+    const f = parseSafetensors(good);
+    expect(Array.from(readTensor(f, 'a'))).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(f.tensors.get('a')?.shape).toEqual([2, 3]);
+  });
+
+  it('decodes f16 and bf16', () => {
+    const f16 = withHeader({ x: { dtype: 'F16', shape: [2], data_offsets: [0, 4] } }, 4);
+    const view = new DataView(f16.buffer, f16.byteLength - 4);
+    view.setUint16(0, 0x3c00, true); // 1.0
+    view.setUint16(2, 0xc000, true); // -2.0
+    expect(Array.from(readTensor(parseSafetensors(f16), 'x'))).toEqual([1, -2]);
+    const bf16 = withHeader({ x: { dtype: 'BF16', shape: [1], data_offsets: [0, 2] } }, 2);
+    new DataView(bf16.buffer, bf16.byteLength - 2).setUint16(0, 0x3fc0, true); // 1.5
+    expect(Array.from(readTensor(parseSafetensors(bf16), 'x'))).toEqual([1.5]);
+  });
+
+  it('rejects truncated files, bad headers, bad dtypes, wrong sizes and overlaps with typed errors', () => {
+    expect(codeOf(() => parseSafetensors(good.subarray(0, 5)))).toBe('truncated');
+    expect(codeOf(() => parseSafetensors(good.subarray(0, good.length - 4)))).toBe('truncated');
+    expect(codeOf(() => parseSafetensors(withHeader({ a: 1 })))).toBe('bad-format');
+    const notJson = withHeader({});
+    notJson[8] = 0x7b + 1;
+    expect(codeOf(() => parseSafetensors(notJson))).toBe('bad-format');
+    expect(codeOf(() => parseSafetensors(withHeader({ a: { dtype: 'I8', shape: [1], data_offsets: [0, 1] } }, 1)))).toBe('unsupported-dtype');
+    expect(codeOf(() => parseSafetensors(withHeader({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 4] } }, 4)))).toBe('bad-format');
+    expect(codeOf(() => parseSafetensors(withHeader({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, 8)))).toBe('bad-format');
+    const huge = new Uint8Array(16);
+    new DataView(huge.buffer).setBigUint64(0, 2n ** 40n, true);
+    expect(codeOf(() => parseSafetensors(huge))).toBe('bad-format');
+  });
+});
+
+describe('model config', () => {
+  const llama = { architectures: ['LlamaForCausalLM'], hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 100, max_position_embeddings: 128 };
+
+  it('reads a Llama config with defaults', () => {
+    const c = parseConfig(llama);
+    expect(c).toMatchObject({ dim: 64, headDim: 16, nKvHeads: 2, tiedEmbeddings: true, attnBias: false, ropeTheta: 10000 });
+  });
+
+  it('names the architecture it cannot run', () => {
+    expect(() => parseConfig({ ...llama, architectures: ['MistralForCausalLM'] })).toThrow(/MistralForCausalLM/);
+    expect(codeOf(() => parseConfig({ ...llama, architectures: ['GPT2LMHeadModel'] }))).toBe('unsupported-architecture');
+  });
+
+  it('rejects impossible head layouts and missing fields', () => {
+    expect(codeOf(() => parseConfig({ ...llama, num_key_value_heads: 3 }))).toBe('bad-format');
+    expect(codeOf(() => parseConfig({ ...llama, hidden_size: undefined }))).toBe('bad-format');
+  });
+});
+
+describe('PEFT adapters', () => {
+  const base = parseConfig({ architectures: ['LlamaForCausalLM'], hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, vocab_size: 10 });
+  const cfg = { peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: ['q_proj'] };
+  const key = 'base_model.model.model.layers.0.self_attn.q_proj';
+  const weights = (aShape: number[], bShape: number[]) =>
+    writeSafetensors({
+      [`${key}.lora_A.weight`]: { shape: aShape, data: new Float32Array(aShape[0] * aShape[1]) },
+      [`${key}.lora_B.weight`]: { shape: bShape, data: new Float32Array(bShape[0] * bShape[1]) },
+    });
+
+  it('accepts a well-formed adapter with scale alpha/r (or alpha/sqrt(r) with rsLoRA)', () => {
+    expect(parseAdapter('x', cfg, weights([2, 8], [8, 2]), base).config.scale).toBe(2);
+    expect(parseAdapter('x', { ...cfg, use_rslora: true }, weights([2, 8], [8, 2]), base).config.scale).toBeCloseTo(4 / Math.SQRT2);
+  });
+
+  it('explains a rank or shape that does not fit the base model', () => {
+    expect(() => parseAdapter('x', cfg, weights([2, 16], [8, 2]), base)).toThrow(/lora_A of shape \[2, 16\], expected \[2, 8\]/);
+    expect(() => parseAdapter('x', { ...cfg, r: 4 }, weights([2, 8], [8, 2]), base)).toThrow(/rank 4/);
+    expect(codeOf(() => parseAdapter('x', { ...cfg, target_modules: ['c_attn'] }, weights([2, 8], [8, 2]), base))).toBe('incompatible-adapter');
+    const wrongLayer = writeSafetensors({ 'base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight': { shape: [2, 8], data: new Float32Array(16) } });
+    expect(() => parseAdapter('x', cfg, wrongLayer, base)).toThrow(/layer 3/);
+  });
+});
