@@ -1,0 +1,40 @@
+// The on-device model as app state: owns the engine worker, loads the bundled
+// reference model at start, and exposes loading progress and readiness.
+import { isAppError } from '../lib/errors';
+import type { Progress, RuntimeInfo } from '../lib/runtimes/types';
+import { WorkerRuntime } from '../lib/runtimes/worker-runtime';
+
+export type EngineStatus = 'idle' | 'loading' | 'ready' | 'error';
+
+/** The reference device model shipped with the app (see vite.config.ts). */
+export const BUNDLED_MODEL_BASE = 'world/device/';
+
+export class EngineState {
+  status = $state<EngineStatus>('idle');
+  progress = $state<Progress | null>(null);
+  info = $state<RuntimeInfo | null>(null);
+  error = $state<string | null>(null);
+  /** Milliseconds from start to ready, for the record. */
+  loadMs = $state<number | null>(null);
+  readonly runtime: WorkerRuntime;
+  readonly worker: Worker;
+
+  constructor() {
+    this.worker = new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module' });
+    this.runtime = new WorkerRuntime(this.worker);
+  }
+
+  async loadBundled(): Promise<void> {
+    const t0 = performance.now();
+    this.status = 'loading';
+    this.error = null;
+    try {
+      this.info = await this.runtime.load({ kind: 'url', base: new URL(BUNDLED_MODEL_BASE, location.href).toString() }, { onProgress: (p) => (this.progress = p) });
+      this.status = 'ready';
+      this.loadMs = Math.round(performance.now() - t0);
+    } catch (e) {
+      this.status = 'error';
+      this.error = isAppError(e) ? e.message : String(e);
+    }
+  }
+}
