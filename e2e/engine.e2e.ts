@@ -14,14 +14,14 @@ const fixture = JSON.parse(readFileSync(`${world}/fixtures/device.json`, 'utf8')
 describe('engine worker in Chromium', () => {
   const session = useBrowser();
 
-  it('matches PyTorch logits for base, single, delta and factor blends (CPU backend)', async () => {
+  it.each(['cpu', 'webgpu'] as const)('matches PyTorch logits for base, single, delta and factor blends (%s backend)', async (backend) => {
     const page = await session().libPage();
     const worst = await page.evaluate(
-      async ({ worldPath, fixture }) => {
+      async ({ worldPath, fixture, backend }) => {
         const { WorkerRuntime } = await load('/src/lib/runtimes/worker-runtime.ts');
         const rt = new WorkerRuntime(new Worker('/workers/engine.worker.ts', { type: 'module' }));
         const progress: number[] = [];
-        await rt.load({ kind: 'url', base: `${location.origin}${worldPath}/device/` }, { onProgress: (p: { loaded: number }) => progress.push(p.loaded) });
+        const info = await rt.load({ kind: 'url', base: `${location.origin}${worldPath}/device/` }, { backend, onProgress: (p: { loaded: number }) => progress.push(p.loaded) });
         const ids = [...new Set(fixture.cases.flatMap((c: { blend: { weights: object } | null }) => Object.keys(c.blend?.weights ?? {})))] as string[];
         for (const id of ids) {
           const dir = `${worldPath}/device-pool/${id}`;
@@ -37,10 +37,11 @@ describe('engine worker in Chromium', () => {
             for (let j = 0; j < got.length; j++) worst = Math.max(worst, Math.abs(got[j] - c.logits[i][j]));
           }
         }
-        return { worst, progressed: progress.length > 0 && progress[progress.length - 1] > 0 };
+        return { worst, backend: info.backend, progressed: progress.length > 0 && progress[progress.length - 1] > 0 };
       },
-      { worldPath, fixture },
+      { worldPath, fixture, backend },
     );
+    expect(worst.backend).toBe(backend);
     expect(worst.progressed).toBe(true);
     expect(worst.worst).toBeLessThanOrEqual(1e-3);
   });

@@ -2,4 +2,8 @@
 import { serve, type Endpoint } from '../src/lib/protocol/rpc';
 import { engineHandlers } from '../src/lib/runtimes/engine-host';
 
-serve(self as unknown as Endpoint, engineHandlers({ fetch: fetch.bind(self), caches: self.caches }));
+serve(self as unknown as Endpoint, engineHandlers({
+  fetch: fetch.bind(self),
+  caches: self.caches,
+  gpu: async () => (await navigator.gpu?.requestAdapter())?.requestDevice() ?? null,
+}));

@@ -5,7 +5,9 @@ import { AbortError, AppError, throwIfAborted } from '../errors';
 import type { CallOptions, GenerateRequest, GenerateResult, Runtime, RuntimeInfo, ScoreResult } from '../runtimes/types';
 import type { ModelConfig } from './config';
 import { checkBlend, parseAdapter, type Adapter, type Blend } from './lora';
-import { buildWeights, createRunState, forward, queryFeature, type RunState, type Weights } from './model';
+import { buildWeights, queryFeature, type Weights } from './model';
+import type { Backend } from './backends/backend';
+import { CpuBackend } from './backends/cpu';
 import { readTensor, type SafetensorsFile } from './safetensors';
 import { logSoftmax, Sampler } from './sampler';
 import { Tokenizer, type ChatMessage } from './tokenizer';
@@ -20,6 +22,10 @@ export interface Checkpoint {
 export interface EngineOptions {
   /** Context length (KV cache size); defaults to the model's, at most 2048. */
   contextLength?: number;
+  /** 'auto' (default): WebGPU when a device is given and the model fits it, else CPU. */
+  backend?: 'auto' | 'cpu' | 'webgpu';
+  /** A WebGPU device (navigator.gpu's in a browser, the `webgpu` package's in Node). */
+  gpu?: GPUDevice;
 }
 
 /** Lets queued messages (e.g. a cancel) through between tokens. */
@@ -31,7 +37,8 @@ export class CrayonEngine implements Runtime {
   readonly cfg: ModelConfig;
   readonly weights: Weights;
   private readonly tok: Tokenizer | null;
-  private readonly state: RunState;
+  private backend!: Backend;
+  private readonly ctx: number;
   private readonly adapters = new Map<string, Adapter>();
   private blend: Blend | null = null;
   /** The blend currently baked into the weights (merged mode), to take back out. */
@@ -39,7 +46,24 @@ export class CrayonEngine implements Runtime {
   /** Requests run one at a time, in arrival order: the tail of that queue. */
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(ckpt: Checkpoint, opts: EngineOptions = {}) {
+  /** Loads the weights and starts the chosen backend. */
+  static async create(ckpt: Checkpoint, opts: EngineOptions = {}): Promise<CrayonEngine> {
+    const e = new CrayonEngine(ckpt, opts);
+    const want = opts.backend ?? 'auto';
+    if (want === 'webgpu' && !opts.gpu) throw new AppError('backend-unavailable', 'The WebGPU backend was requested but no GPU device is available.');
+    if (want !== 'cpu' && opts.gpu) {
+      const { WebGpuBackend } = await import('./backends/webgpu');
+      try {
+        e.backend = await WebGpuBackend.create(opts.gpu, e.cfg, e.weights, e.ctx);
+      } catch (err) {
+        if (want === 'webgpu') throw err;
+        e.backend = new CpuBackend(e.cfg, e.weights, e.ctx); // 'auto': the CPU always works
+      }
+    } else e.backend = new CpuBackend(e.cfg, e.weights, e.ctx);
+    return e;
+  }
+
+  private constructor(ckpt: Checkpoint, opts: EngineOptions = {}) {
     this.cfg = ckpt.config;
     const index = new Map<string, SafetensorsFile>();
     for (const f of ckpt.weights) for (const k of f.tensors.keys()) index.set(k, f);
@@ -48,7 +72,7 @@ export class CrayonEngine implements Runtime {
       return f && { shape: f.tensors.get(name)!.shape, data: () => readTensor(f, name) };
     });
     this.tok = ckpt.tokenizer;
-    this.state = createRunState(this.cfg, Math.min(this.cfg.maxSeqLen, opts.contextLength ?? 2048));
+    this.ctx = Math.min(this.cfg.maxSeqLen, opts.contextLength ?? 2048);
   }
 
   get tokenizer(): Tokenizer {
@@ -59,7 +83,7 @@ export class CrayonEngine implements Runtime {
   info(): RuntimeInfo {
     const params = this.weights.embed.length + this.weights.norm.length + (this.cfg.tiedEmbeddings ? 0 : this.weights.head.length) +
       this.weights.layers.reduce((s, L) => s + L.attnNorm.length + L.ffnNorm.length + Object.values(L.proj).reduce((t, p) => t + p.w.length + (p.bias?.length ?? 0), 0), 0);
-    return { runtime: 'crayon-cpu', backend: 'cpu', architecture: this.cfg.architecture, params, contextLength: this.state.ctx, adapters: [...this.adapters.keys()] };
+    return { runtime: `crayon-${this.backend.name}`, backend: this.backend.name, architecture: this.cfg.architecture, params, contextLength: this.ctx, adapters: [...this.adapters.keys()] };
   }
 
   async renderChat(messages: ChatMessage[], addGenerationPrompt: boolean): Promise<string> {
@@ -108,12 +132,15 @@ export class CrayonEngine implements Runtime {
   }
 
   private plan(blend: Blend | null): void {
+    const wasMerged = this.merged !== null;
     if (this.merged) this.unmerge();
     for (const L of this.weights.layers) for (const p of Object.values(L.proj)) p.lora.plan(blend);
     if (blend?.mode === 'merged') {
       for (const L of this.weights.layers) for (const p of Object.values(L.proj)) p.lora.mergeInto(p.w, blend, 1);
       this.merged = blend;
     }
+    if (wasMerged || this.merged) this.backend?.syncWeights();
+    this.backend?.syncLora();
   }
 
   private unmerge(): void {
@@ -153,20 +180,19 @@ export class CrayonEngine implements Runtime {
 
   /** Feeds ids from position `start`; returns the logits after the last one. */
   private async prefill(ids: number[], start: number, signal?: AbortSignal): Promise<Float32Array> {
-    let logits = this.state.logits;
-    for (let i = 0; i < ids.length; i++) {
+    for (let i = 0; i < ids.length - 1; i++) {
       if (i % 32 === 31) {
         await yieldToEventLoop();
         throwIfAborted(signal);
       }
-      logits = forward(this.cfg, this.weights, this.state, ids[i], start + i);
+      await this.backend.forward(ids[i], start + i, false);
     }
-    return logits;
+    return (await this.backend.forward(ids[ids.length - 1], start + ids.length - 1, true))!;
   }
 
   private checkContext(n: number, what: string): void {
-    if (n > this.state.ctx) {
-      throw new AppError('context-overflow', `${what} needs ${n} tokens but the context holds ${this.state.ctx}; shorten the conversation or ask for fewer tokens.`, { needed: n, context: this.state.ctx });
+    if (n > this.ctx) {
+      throw new AppError('context-overflow', `${what} needs ${n} tokens but the context holds ${this.ctx}; shorten the conversation or ask for fewer tokens.`, { needed: n, context: this.ctx });
     }
   }
 
@@ -208,7 +234,7 @@ export class CrayonEngine implements Runtime {
         if (n + 1 < maxTokens) {
           await yieldToEventLoop();
           if (opts.signal?.aborted) throw new AbortError();
-          logits = forward(this.cfg, this.weights, this.state, next, ids.length + n);
+          logits = (await this.backend.forward(next, ids.length + n, true))!;
         }
       }
       if (finishReason !== 'stop') text = this.tokenizer.decode(tokens);
@@ -229,7 +255,7 @@ export class CrayonEngine implements Runtime {
         let lp = first;
         for (let i = 0; i < c.length; i++) {
           s += lp[c[i]];
-          if (i + 1 < c.length) lp = logSoftmax(forward(this.cfg, this.weights, this.state, c[i], ids.length + i));
+          if (i + 1 < c.length) lp = logSoftmax((await this.backend.forward(c[i], ids.length + i, true))!);
         }
         sum.push(s);
         mean.push(c.length ? s / c.length : 0);
@@ -248,14 +274,29 @@ export class CrayonEngine implements Runtime {
     return queryFeature(this.cfg, this.weights, ids);
   }
 
+  /** The greedy continuation of raw token ids (n tokens), under the session's blend. */
+  greedyIds(ids: number[], n: number): Promise<number[]> {
+    this.checkContext(ids.length + n, 'This continuation');
+    return this.withBlend(undefined, async () => {
+      const out: number[] = [];
+      let logits = await this.prefill(ids, 0);
+      for (let i = 0; i < n; i++) {
+        let best = 0;
+        for (let j = 1; j < logits.length; j++) if (logits[j] > logits[best]) best = j;
+        out.push(best);
+        if (i + 1 < n) logits = (await this.backend.forward(best, ids.length + i, true))!;
+      }
+      return out;
+    });
+  }
+
   /** Next-token logits after raw token ids, under the session's blend (a copy). */
-  logitsFor(ids: number[]): Float32Array {
-    let logits = this.state.logits;
-    for (let i = 0; i < ids.length; i++) logits = forward(this.cfg, this.weights, this.state, ids[i], i);
-    return logits.slice();
+  logitsFor(ids: number[]): Promise<Float32Array> {
+    return this.withBlend(undefined, async () => (await this.prefill(ids, 0)).slice());
   }
 
   async unload(): Promise<void> {
     this.adapters.clear();
+    this.backend.dispose();
   }
 }

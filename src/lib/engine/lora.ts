@@ -132,6 +132,13 @@ export class LoraSlot {
     return this.delta.length > 0 || this.factor !== null;
   }
 
+  /** The planned blend, for backends that apply it themselves (WebGPU). */
+  get planned(): { kind: 'none' } | { kind: 'delta'; coef: Map<LoraPart, number> } | { kind: 'factor'; a: Float32Array; b: Float32Array; r: number; scale: number } {
+    if (this.factor) return { kind: 'factor', ...this.factor };
+    if (this.delta.length) return { kind: 'delta', coef: new Map(this.delta.map((d) => [d.part, d.coef])) };
+    return { kind: 'none' };
+  }
+
   plan(blend: Blend | null): void {
     this.delta = [];
     this.factor = null;

@@ -152,7 +152,7 @@ function rope(v: Float32Array, nHeads: number, headDim: number, pos: number, s: 
 }
 
 /** Runs one token at position `pos` through the model; returns the logits (a view of s.logits). */
-export function forward(cfg: ModelConfig, w: Weights, s: RunState, token: number, pos: number): Float32Array {
+export function forward(cfg: ModelConfig, w: Weights, s: RunState, token: number, pos: number, computeLogits = true): Float32Array {
   const { dim, headDim, nHeads, nKvHeads, hiddenDim } = cfg;
   const kvDim = nKvHeads * headDim;
   const group = nHeads / nKvHeads;
@@ -208,6 +208,7 @@ export function forward(cfg: ModelConfig, w: Weights, s: RunState, token: number
     for (let i = 0; i < dim; i++) s.x[i] += s.xb[i];
   }
 
+  if (!computeLogits) return s.logits; // prefill: only the cache matters
   rmsnorm(s.x, s.x, w.norm, cfg.normEps);
   matvec(s.logits, w.head, s.x, cfg.vocabSize, dim);
   return s.logits;

@@ -1,7 +1,8 @@
 // Parity with PyTorch: the world builder's fixtures give next-token logits,
 // greedy continuations and embedder features of PyTorch's reference model for
-// no adapter, single adapters, and delta and factor blends. The CPU engine
-// must match them (logits within 1e-3) on the device model and on tiny random
+// no adapter, single adapters, and delta and factor blends. The engine
+// (CPU, and WebGPU through the `webgpu` package) must match them (logits
+// within 1e-3) on the device model and on tiny random
 // Llama (sharded f16, untied, GQA, rope_theta 5e5) and Qwen2 (bf16, biases).
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
@@ -9,7 +10,7 @@ import { worldDir } from '../../../training/world-dir';
 import { CrayonEngine } from './engine';
 import { loadCheckpoint } from './loader';
 import { fsSource, readAdapterDir } from './testing/fs-source';
-import { argmax } from './sampler';
+import { nodeGpu } from '../gpu/node-gpu';
 
 interface Fixture {
   prompts: { ids: number[] }[];
@@ -25,11 +26,6 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-function greedy(engine: CrayonEngine, ids: number[], n: number): number[] {
-  const out = [...ids];
-  for (let i = 0; i < n; i++) out.push(argmax(engine.logitsFor(out)));
-  return out.slice(ids.length);
-}
 
 const models = [
   { name: 'device', dir: `${world}/device`, fixture: `${world}/fixtures/device.json`, adapters: (ids: string[]) => ids.map((id) => [id, `${world}/device-pool/${id}`]) },
@@ -37,11 +33,15 @@ const models = [
   { name: 'tiny-qwen2', dir: `${world}/fixtures/tiny-qwen2`, fixture: `${world}/fixtures/tiny-qwen2/fixture.json`, adapters: () => ['a', 'b'].map((id) => [id, `${world}/fixtures/tiny-qwen2/adapter-${id}`]) },
 ];
 
-describe.each(models)('CPU engine vs PyTorch: $name', ({ dir, fixture, adapters }) => {
+const cases = models.flatMap((m) => (['cpu', 'webgpu'] as const).map((backend) => ({ ...m, backend })));
+
+describe.each(cases)('engine ($backend) vs PyTorch: $name', ({ dir, fixture, adapters, backend }) => {
   const fx = JSON.parse(readFileSync(fixture, 'utf8')) as Fixture;
 
   async function engine() {
-    const e = new CrayonEngine(await loadCheckpoint(fsSource(dir), { requireTokenizer: false }));
+    const gpu = backend === 'webgpu' ? (await nodeGpu()).device : undefined;
+    const e = await CrayonEngine.create(await loadCheckpoint(fsSource(dir), { requireTokenizer: false }), { backend, gpu });
+    expect(e.info().backend).toBe(backend);
     const ids = [...new Set(fx.cases.flatMap((c) => Object.keys(c.blend?.weights ?? {})))];
     for (const [id, path] of adapters(ids)) await e.loadAdapter(id, readAdapterDir(path));
     return e;
@@ -51,10 +51,10 @@ describe.each(models)('CPU engine vs PyTorch: $name', ({ dir, fixture, adapters 
     const e = await engine();
     for (const c of fx.cases) {
       e.setBlendSync(c.blend);
-      fx.prompts.forEach((p, i) => {
-        const diff = maxAbsDiff(e.logitsFor(p.ids), c.logits[i]);
+      for (const [i, p] of fx.prompts.entries()) {
+        const diff = maxAbsDiff(await e.logitsFor(p.ids), c.logits[i]);
         expect(diff, `${c.name}, prompt ${i}`).toBeLessThanOrEqual(1e-3);
-      });
+      }
     }
   });
 
@@ -62,16 +62,16 @@ describe.each(models)('CPU engine vs PyTorch: $name', ({ dir, fixture, adapters 
     const e = await engine();
     const c = fx.cases.find((x) => x.blend?.mode === 'delta' && Object.keys(x.blend.weights).length > 1)!;
     e.setBlendSync({ mode: 'merged', weights: c.blend!.weights });
-    expect(maxAbsDiff(e.logitsFor(fx.prompts[0].ids), c.logits[0])).toBeLessThanOrEqual(1e-3);
+    expect(maxAbsDiff(await e.logitsFor(fx.prompts[0].ids), c.logits[0])).toBeLessThanOrEqual(1e-3);
     e.setBlendSync(null);
-    expect(maxAbsDiff(e.logitsFor(fx.prompts[0].ids), fx.cases[0].logits[0])).toBeLessThanOrEqual(1e-3);
+    expect(maxAbsDiff(await e.logitsFor(fx.prompts[0].ids), fx.cases[0].logits[0])).toBeLessThanOrEqual(1e-3);
   });
 
   it("reproduces PyTorch's greedy continuations", async () => {
     const e = await engine();
     for (const c of fx.cases) {
       e.setBlendSync(c.blend);
-      fx.prompts.forEach((p, i) => expect(greedy(e, p.ids, c.greedy[i].length), `${c.name}, prompt ${i}`).toEqual(c.greedy[i]));
+      for (const [i, p] of fx.prompts.entries()) expect(await e.greedyIds(p.ids, c.greedy[i].length), `${c.name}, prompt ${i}`).toEqual(c.greedy[i]);
     }
   });
 

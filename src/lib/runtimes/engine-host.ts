@@ -9,6 +9,8 @@ import type { CheckpointSource, EngineProtocol } from './engine-protocol';
 export interface HostIo {
   fetch: typeof fetch;
   caches?: CacheStorage;
+  /** Opens a WebGPU device, or null when there is none (then the CPU runs the model). */
+  gpu?: () => Promise<GPUDevice | null>;
 }
 
 export function engineHandlers(io: HostIo): Handlers<EngineProtocol> {
@@ -25,10 +27,12 @@ export function engineHandlers(io: HostIo): Handlers<EngineProtocol> {
   };
 
   return {
-    load: async ({ source: s, contextLength }, { signal, progress }) => {
+    load: async ({ source: s, contextLength, backend }, { signal, progress }) => {
       const ckpt = await loadCheckpoint(await source(s), { signal, onProgress: progress });
       await engine?.unload();
-      engine = new CrayonEngine(ckpt, { contextLength });
+      engine = null;
+      const gpu = backend === 'cpu' ? null : ((await io.gpu?.().catch(() => null)) ?? null);
+      engine = await CrayonEngine.create(ckpt, { contextLength, backend: backend ?? 'auto', gpu: gpu ?? undefined });
       return engine.info();
     },
     info: async () => need().info(),

@@ -10,7 +10,7 @@ export type CheckpointSource =
 export type TokenEvent = { text: string; token: number; logprob: number };
 
 export type EngineProtocol = {
-  load: { params: { source: CheckpointSource; contextLength?: number }; result: RuntimeInfo; progress: Progress };
+  load: { params: { source: CheckpointSource; contextLength?: number; backend?: 'auto' | 'cpu' | 'webgpu' }; result: RuntimeInfo; progress: Progress };
   info: { params: null; result: RuntimeInfo };
   generate: { params: GenerateRequest; result: GenerateResult; progress: TokenEvent };
   score: { params: { prompt: { messages?: ChatMessage[]; prompt?: string }; continuations: string[]; blend?: Blend | null }; result: ScoreResult };

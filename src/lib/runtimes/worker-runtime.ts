@@ -12,8 +12,8 @@ export class WorkerRuntime implements Runtime {
     this.rpc = new RpcClient<EngineProtocol>(endpoint);
   }
 
-  async load(source: CheckpointSource, opts: { signal?: AbortSignal; onProgress?: (p: Progress) => void; contextLength?: number } = {}): Promise<RuntimeInfo> {
-    this.cachedInfo = await this.rpc.call('load', { source, contextLength: opts.contextLength }, { signal: opts.signal, onProgress: opts.onProgress });
+  async load(source: CheckpointSource, opts: { signal?: AbortSignal; onProgress?: (p: Progress) => void; contextLength?: number; backend?: 'auto' | 'cpu' | 'webgpu' } = {}): Promise<RuntimeInfo> {
+    this.cachedInfo = await this.rpc.call('load', { source, contextLength: opts.contextLength, backend: opts.backend }, { signal: opts.signal, onProgress: opts.onProgress });
     return this.cachedInfo;
   }
 

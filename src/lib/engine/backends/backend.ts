@@ -1,0 +1,19 @@
+// What the engine needs from a backend: run one token at a position (with the
+// KV cache kept by the backend) and give back the next-token logits when asked,
+// and follow changes of adapters, blends and merged weights. Two backends:
+// cpu.ts, the reference, and webgpu.ts (WGSL, f32).
+import type { ModelConfig } from '../config';
+import type { Weights } from '../model';
+
+export interface Backend {
+  readonly name: 'cpu' | 'webgpu';
+  /** Runs `token` at `pos`; returns the logits (a copy or a view valid until the next call) if `wantLogits`. */
+  forward(token: number, pos: number, wantLogits: boolean): Promise<Float32Array | null>;
+  /** Adapters were added or removed, or the blend changed: re-read every projection's LoraSlot. */
+  syncLora(): void;
+  /** Projection weights changed in place (a blend was merged or unmerged). */
+  syncWeights(): void;
+  dispose(): void;
+}
+
+export type BackendFactory = (cfg: ModelConfig, weights: Weights, contextLength: number) => Promise<Backend>;

@@ -1,0 +1,164 @@
+// WGSL compute kernels of the WebGPU backend (f32). Shapes follow the CPU
+// reference in model.ts; each kernel's header says what it computes.
+
+/** y[r] = sum_i W[r, i] x[i], then: +bias[r] (flag 1), *scale[r] (flag 4), +y[r] (flag 2).
+ *  W [rows, cols] row-major, cols % 4 == 0; one invocation per row, vec4 loads. */
+export const MATVEC = /* wgsl */ `
+struct Dims { rows: u32, cols: u32, flags: u32, xOffset: u32 }
+@group(0) @binding(0) var<uniform> d: Dims;
+@group(0) @binding(1) var<storage, read> W: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> vecArg: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  let r = g.x + g.y * 65535u * 64u;
+  if (r >= d.rows) { return; }
+  let n4 = d.cols / 4u;
+  let base = r * n4;
+  var s0 = vec4f(0.0);
+  var s1 = vec4f(0.0);
+  var i = 0u;
+  for (; i + 1u < n4; i += 2u) {
+    s0 += W[base + i] * x[d.xOffset + i];
+    s1 += W[base + i + 1u] * x[d.xOffset + i + 1u];
+  }
+  if (i < n4) { s0 += W[base + i] * x[d.xOffset + i]; }
+  let s = s0 + s1;
+  var acc = s.x + s.y + s.z + s.w;
+  if ((d.flags & 1u) != 0u) { acc += vecArg[r]; }
+  if ((d.flags & 4u) != 0u) { acc *= vecArg[r]; }
+  if ((d.flags & 2u) != 0u) { acc += y[r]; }
+  y[r] = acc;
+}`;
+
+/** out = w * x / sqrt(mean(x^2) + eps); one workgroup. */
+export const RMSNORM = /* wgsl */ `
+struct Dims { n: u32, eps: f32, a: u32, b: u32 }
+@group(0) @binding(0) var<uniform> d: Dims;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+var<workgroup> part: array<f32, 256>;
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) t: u32) {
+  var s = 0.0;
+  for (var i = t; i < d.n; i += 256u) { s += x[i] * x[i]; }
+  part[t] = s;
+  workgroupBarrier();
+  for (var k = 128u; k > 0u; k >>= 1u) {
+    if (t < k) { part[t] += part[t + k]; }
+    workgroupBarrier();
+  }
+  let inv = inverseSqrt(part[0] / f32(d.n) + d.eps);
+  for (var i = t; i < d.n; i += 256u) { out[i] = w[i] * (x[i] * inv); }
+}`;
+
+/** HF rotate_half RoPE in place on nHeads heads, from cos/sin tables [ctx, headDim/2]. */
+export const ROPE = /* wgsl */ `
+struct Dims { nHeads: u32, headDim: u32, a: u32, b: u32 }
+struct Pos { pos: u32, a: u32, b: u32, c: u32 }
+@group(0) @binding(0) var<uniform> d: Dims;
+@group(0) @binding(1) var<uniform> p: Pos;
+@group(0) @binding(2) var<storage, read> cosT: array<f32>;
+@group(0) @binding(3) var<storage, read> sinT: array<f32>;
+@group(0) @binding(4) var<storage, read_write> v: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  let half = d.headDim / 2u;
+  let h = g.x / half;
+  let i = g.x % half;
+  if (h >= d.nHeads) { return; }
+  let c = cosT[p.pos * half + i];
+  let s = sinT[p.pos * half + i];
+  let b = h * d.headDim;
+  let x0 = v[b + i];
+  let x1 = v[b + i + half];
+  v[b + i] = x0 * c - x1 * s;
+  v[b + i + half] = x1 * c + x0 * s;
+}`;
+
+/** Writes this position's k and v into the layer's caches [ctx, kvDim]. */
+export const STORE_KV = /* wgsl */ `
+struct Dims { kvDim: u32, layerOffset: u32, a: u32, b: u32 }
+struct Pos { pos: u32, a: u32, b: u32, c: u32 }
+@group(0) @binding(0) var<uniform> d: Dims;
+@group(0) @binding(1) var<uniform> p: Pos;
+@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(4) var<storage, read_write> kc: array<f32>;
+@group(0) @binding(5) var<storage, read_write> vc: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  if (g.x >= d.kvDim) { return; }
+  let at = d.layerOffset + p.pos * d.kvDim + g.x;
+  kc[at] = k[g.x];
+  vc[at] = v[g.x];
+}`;
+
+/** Grouped-query attention of one position over the cache: one workgroup per head. */
+export const ATTENTION = /* wgsl */ `
+struct Dims { headDim: u32, kvDim: u32, group: u32, layerOffset: u32, ctx: u32, scale: f32, a: u32, b: u32 }
+struct Pos { pos: u32, a: u32, b: u32, c: u32 }
+@group(0) @binding(0) var<uniform> d: Dims;
+@group(0) @binding(1) var<uniform> p: Pos;
+@group(0) @binding(2) var<storage, read> q: array<f32>;
+@group(0) @binding(3) var<storage, read> kc: array<f32>;
+@group(0) @binding(4) var<storage, read> vc: array<f32>;
+@group(0) @binding(5) var<storage, read_write> att: array<f32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+var<workgroup> red: array<f32, 64>;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let h = wg.x;
+  let qo = h * d.headDim;
+  let kvh = (h / d.group) * d.headDim;
+  let ao = h * d.ctx;
+  var m = -3.4e38;
+  for (var s = t; s <= p.pos; s += 64u) {
+    let ko = d.layerOffset + s * d.kvDim + kvh;
+    var dot = 0.0;
+    for (var i = 0u; i < d.headDim; i++) { dot += q[qo + i] * kc[ko + i]; }
+    att[ao + s] = dot * d.scale;
+    m = max(m, dot * d.scale);
+  }
+  red[t] = m;
+  workgroupBarrier();
+  for (var k = 32u; k > 0u; k >>= 1u) {
+    if (t < k) { red[t] = max(red[t], red[t + k]); }
+    workgroupBarrier();
+  }
+  let mx = red[0];
+  workgroupBarrier();
+  var sum = 0.0;
+  for (var s = t; s <= p.pos; s += 64u) {
+    let e = exp(att[ao + s] - mx);
+    att[ao + s] = e;
+    sum += e;
+  }
+  red[t] = sum;
+  workgroupBarrier();
+  for (var k = 32u; k > 0u; k >>= 1u) {
+    if (t < k) { red[t] += red[t + k]; }
+    workgroupBarrier();
+  }
+  let total = red[0];
+  for (var i = t; i < d.headDim; i += 64u) {
+    var acc = 0.0;
+    for (var s = 0u; s <= p.pos; s++) { acc += att[ao + s] * vc[d.layerOffset + s * d.kvDim + kvh + i]; }
+    out[qo + i] = acc / total;
+  }
+}`;
+
+/** x += y (flag 0) or a = silu(a) * b (flag 1), elementwise over n. */
+export const ELEMENTWISE = /* wgsl */ `
+struct Dims { n: u32, op: u32, a: u32, b: u32 }
+@group(0) @binding(0) var<uniform> d: Dims;
+@group(0) @binding(1) var<storage, read_write> x: array<f32>;
+@group(0) @binding(2) var<storage, read> y: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  let i = g.x;
+  if (i >= d.n) { return; }
+  if (d.op == 0u) { x[i] = x[i] + y[i]; } else { let a = x[i]; x[i] = a / (1.0 + exp(-a)) * y[i]; }
+}`;
