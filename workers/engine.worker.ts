@@ -5,5 +5,9 @@ import { engineHandlers } from '../src/lib/runtimes/engine-host';
 serve(self as unknown as Endpoint, engineHandlers({
   fetch: fetch.bind(self),
   caches: self.caches,
-  gpu: async () => (await navigator.gpu?.requestAdapter())?.requestDevice() ?? null,
+  gpu: async ({ allowFallback }) => {
+    const adapter = await navigator.gpu?.requestAdapter();
+    if (!adapter || (adapter.info.isFallbackAdapter && !allowFallback)) return null;
+    return adapter.requestDevice({ requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize } });
+  },
 }));

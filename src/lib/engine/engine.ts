@@ -204,7 +204,11 @@ export class CrayonEngine implements Runtime {
     this.checkContext(ids.length + maxTokens, `This prompt (${ids.length} tokens) plus ${maxTokens} new tokens`);
     return this.withBlend(req.blend, async () => {
       throwIfAborted(opts.signal);
+      const t0 = performance.now();
       let logits = await this.prefill(ids, 0, opts.signal);
+      const prefillMs = performance.now() - t0;
+      let decodeMs = 0;
+      let decodeSteps = 0;
       const sampler = new Sampler(req);
       const eos = new Set(this.cfg.eosTokenIds.concat(this.tokenizer.eosTokenId ?? []));
       const tokens: number[] = [];
@@ -214,7 +218,7 @@ export class CrayonEngine implements Runtime {
       for (let n = 0; n < maxTokens; n++) {
         const next = sampler.sample(logits);
         const lp = logSoftmax(logits)[next];
-        if (eos.has(next)) {
+        if (eos.has(next) && !req.ignoreEos) {
           finishReason = 'eos';
           break;
         }
@@ -234,11 +238,14 @@ export class CrayonEngine implements Runtime {
         if (n + 1 < maxTokens) {
           await yieldToEventLoop();
           if (opts.signal?.aborted) throw new AbortError();
+          const t = performance.now();
           logits = (await this.backend.forward(next, ids.length + n, true))!;
+          decodeMs += performance.now() - t;
+          decodeSteps++;
         }
       }
       if (finishReason !== 'stop') text = this.tokenizer.decode(tokens);
-      return { text, tokens, logprobs, finishReason, promptTokens: ids.length };
+      return { text, tokens, logprobs, finishReason, promptTokens: ids.length, timings: { prefillMs, decodeMs, decodeSteps } };
     });
   }
 

@@ -9,8 +9,12 @@ import type { CheckpointSource, EngineProtocol } from './engine-protocol';
 export interface HostIo {
   fetch: typeof fetch;
   caches?: CacheStorage;
-  /** Opens a WebGPU device, or null when there is none (then the CPU runs the model). */
-  gpu?: () => Promise<GPUDevice | null>;
+  /**
+   * Opens a WebGPU device, or null when there is none (then the CPU runs the
+   * model). With allowFallback false, a software adapter (SwiftShader) counts
+   * as none: it emulates a GPU on the CPU, slower than the CPU backend itself.
+   */
+  gpu?: (opts: { allowFallback: boolean }) => Promise<GPUDevice | null>;
 }
 
 export function engineHandlers(io: HostIo): Handlers<EngineProtocol> {
@@ -31,7 +35,7 @@ export function engineHandlers(io: HostIo): Handlers<EngineProtocol> {
       const ckpt = await loadCheckpoint(await source(s), { signal, onProgress: progress });
       await engine?.unload();
       engine = null;
-      const gpu = backend === 'cpu' ? null : ((await io.gpu?.().catch(() => null)) ?? null);
+      const gpu = backend === 'cpu' ? null : ((await io.gpu?.({ allowFallback: backend === 'webgpu' }).catch(() => null)) ?? null);
       engine = await CrayonEngine.create(ckpt, { contextLength, backend: backend ?? 'auto', gpu: gpu ?? undefined });
       return engine.info();
     },

@@ -18,6 +18,8 @@ export interface Progress {
 }
 
 export interface GenerateRequest extends SamplingOptions {
+  /** Keep going past the end-of-sequence token (benchmarks). */
+  ignoreEos?: boolean;
   /** A conversation (rendered with the chat template) or a raw prompt. */
   messages?: ChatMessage[];
   prompt?: string;
@@ -34,6 +36,8 @@ export interface GenerateResult {
   logprobs: number[];
   finishReason: 'stop' | 'length' | 'eos';
   promptTokens: number;
+  /** Prompt processing (to the first token's logits), and the forward passes after it. */
+  timings: { prefillMs: number; decodeMs: number; decodeSteps: number };
 }
 
 export interface ScoreResult {

@@ -1,0 +1,42 @@
+// The engine benchmark's cells, shared by Node and the browser: for one
+// runtime, prefill and decode tokens/s with no adapter, one adapter, an
+// 8-adapter unmerged blend, and the same blend merged.
+import type { Blend, Runtime } from '../src/lib/runtimes/types';
+
+export interface Cell {
+  prefill_tps: number;
+  decode_tps: number;
+}
+
+export const PROMPT = 'The day was bright and the town was calm. Ada met Bram in Zorvia, and they walked 5 km to Pelk. A glim saw a cup near Rindo. '.repeat(2);
+export const DECODE_TOKENS = 64;
+
+export function blends(ids: string[]): Record<string, Blend | null> {
+  const w = Object.fromEntries(ids.map((id, i) => [id, (i + 1) / ids.length]));
+  return {
+    none: null,
+    lora1: { mode: 'delta', weights: { [ids[0]]: 1 } },
+    lora8_unmerged: { mode: 'delta', weights: w },
+    lora8_merged: { mode: 'merged', weights: w },
+  };
+}
+
+/** Median over `reps` runs of prefill and decode speed, after one warm-up. */
+export async function measure(rt: Runtime, blend: Blend | null, reps = 3): Promise<Cell> {
+  await rt.setBlend(blend);
+  const runs: Cell[] = [];
+  for (let i = 0; i <= reps; i++) {
+    const r = await rt.generate({ prompt: PROMPT, maxTokens: DECODE_TOKENS, temperature: 0, ignoreEos: true });
+    if (i === 0) continue; // warm-up
+    runs.push({ prefill_tps: r.promptTokens / (r.timings.prefillMs / 1000), decode_tps: r.timings.decodeSteps / (r.timings.decodeMs / 1000) });
+  }
+  await rt.setBlend(null);
+  const med = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1];
+  return { prefill_tps: med(runs.map((r) => r.prefill_tps)), decode_tps: med(runs.map((r) => r.decode_tps)) };
+}
+
+export async function allCells(rt: Runtime, adapterIds: string[], reps = 3): Promise<Record<string, Cell>> {
+  const out: Record<string, Cell> = {};
+  for (const [name, blend] of Object.entries(blends(adapterIds))) out[name] = await measure(rt, blend, reps);
+  return out;
+}

@@ -1,0 +1,95 @@
+// `npm run bench:engine`: prefill and decode tokens/s of the reference device
+// model with 0, 1 and 8 blended adapters (unmerged) and merged, on CPU in
+// Node, and in headless Chromium in a worker on CPU and on WebGPU, beside the
+// peer in the same browser and run: the same model's GGUF in @wllama/wllama
+// (llama.cpp WASM, 2 threads). Also the cost of switching blends.
+// Set CRAYON_NODE_GPU=hardware on a machine with a GPU to add WebGPU in Node.
+import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
+import { createServer } from 'vite';
+import { CrayonEngine } from '../src/lib/engine/engine';
+import { loadCheckpoint } from '../src/lib/engine/loader';
+import { fsSource, readAdapterDir } from '../src/lib/engine/testing/fs-source';
+import { worldDir } from '../training/world-dir';
+import { launchChromium } from '../e2e/chromium';
+import { allCells, blends, type Cell } from './engine-cells';
+import { median, writeResult } from './results';
+
+const REPS = Number(process.env.REPS ?? 3);
+const world = worldDir();
+const pool = JSON.parse(readFileSync(`${world}/device-pool/pool.json`, 'utf8')) as { adapters: { id: string }[] };
+const ids = pool.adapters.map((a) => a.id);
+
+async function nodeEngine(backend: 'cpu' | 'webgpu') {
+  const gpu = backend === 'webgpu' ? (await (await import('../src/lib/gpu/node-gpu')).nodeGpu()).device : undefined;
+  const e = await CrayonEngine.create(await loadCheckpoint(fsSource(`${world}/device`)), { backend, gpu });
+  for (const id of ids) await e.loadAdapter(id, readAdapterDir(`${world}/device-pool/${id}`));
+  return e;
+}
+
+/** Median time of switching between two 8-adapter delta blends. */
+function blendSwitchMs(e: CrayonEngine): number {
+  const a = blends(ids).lora8_unmerged!;
+  const b = { mode: 'delta' as const, weights: Object.fromEntries(ids.map((id, i) => [id, 1 - i / ids.length])) };
+  const times: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const t = performance.now();
+    e.setBlendSync(i % 2 ? a : b);
+    times.push(performance.now() - t);
+  }
+  e.setBlendSync(null);
+  return median(times);
+}
+
+async function browserCells() {
+  const server = await createServer({ appType: 'mpa', server: { host: '127.0.0.1', port: 0, hmr: false }, logLevel: 'warn', optimizeDeps: { noDiscovery: true, include: [] } });
+  await server.listen();
+  const url = server.resolvedUrls!.local[0];
+  const browser = await launchChromium();
+  try {
+    const page = await (await browser.newContext()).newPage();
+    page.on('console', (m) => m.type() === 'error' && console.error('[page]', m.text()));
+    await page.goto(new URL('/e2e/blank.html', url).toString());
+    await page.waitForFunction(() => typeof load === 'function');
+    const worldPath = '/' + relative(process.cwd(), world);
+    const isolated = await page.evaluate(() => crossOriginIsolated);
+    const run = (expr: string) => page.evaluate(async ([e, wp, reps]) => {
+      const m = await load('/bench/browser/engine-bench.ts');
+      return e === 'wllama' ? m.wllama(wp, reps) : m.ours(wp, e, reps);
+    }, [expr, worldPath, REPS] as const);
+    const cpu = await run('cpu');
+    const webgpu = await run('webgpu');
+    const peer = await run('wllama');
+    return { isolated, cpu, webgpu, peer };
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}
+
+const cpuNode = await nodeEngine('cpu');
+const cpuNodeCells = await allCells(cpuNode, ids, REPS);
+const switchMs = blendSwitchMs(cpuNode);
+let gpuNode: { cells: Record<string, Cell>; switchMs: number } | null = null;
+if (process.env.CRAYON_NODE_GPU === 'hardware') {
+  const e = await nodeEngine('webgpu');
+  gpuNode = { cells: await allCells(e, ids, REPS), switchMs: blendSwitchMs(e) };
+}
+const b = await browserCells();
+const best = Math.max(b.cpu.cells.none.decode_tps, b.webgpu.cells.none.decode_tps);
+const result = {
+  model: { params: cpuNode.info().params, adapters: ids.length },
+  decode_tps: { cpu_node: cpuNodeCells.none.decode_tps, cpu_worker: b.cpu.cells.none.decode_tps, webgpu_worker: b.webgpu.cells.none.decode_tps, wllama: b.peer.decode_tps },
+  prefill_tps: { cpu_node: cpuNodeCells.none.prefill_tps, cpu_worker: b.cpu.cells.none.prefill_tps, webgpu_worker: b.webgpu.cells.none.prefill_tps, wllama: b.peer.prefill_tps },
+  ratio_best_vs_wllama: best / b.peer.decode_tps,
+  lora8_unmerged_vs_none: Math.max(...(['cpu', 'webgpu'] as const).map((k) => b[k].cells.lora8_unmerged.decode_tps / b[k].cells.none.decode_tps)),
+  lora8_unmerged_vs_none_by_backend: { cpu_node: cpuNodeCells.lora8_unmerged.decode_tps / cpuNodeCells.none.decode_tps, cpu_worker: b.cpu.cells.lora8_unmerged.decode_tps / b.cpu.cells.none.decode_tps, webgpu_worker: b.webgpu.cells.lora8_unmerged.decode_tps / b.webgpu.cells.none.decode_tps },
+  blend_switch_ms: switchMs,
+  cells: { cpu_node: cpuNodeCells, cpu_worker: b.cpu.cells, webgpu_worker: b.webgpu.cells, wllama: b.peer },
+  webgpu_node_hardware: gpuNode,
+  browser: { crossOriginIsolated: b.isolated, webgpu_backend_used: b.webgpu.backend },
+  method: `median of ${REPS} runs after a warm-up; prompt ${'~'}70 tokens, ${64} decoded tokens with EOS ignored; wllama: llama.cpp's own timings, n_threads 2, n_gpu_layers 0`,
+};
+console.log(JSON.stringify(result, null, 2));
+console.log('wrote', writeResult('engine', result));
+process.exit(0);
