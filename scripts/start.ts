@@ -2,7 +2,6 @@
 // 127.0.0.1:4173 and starts the reference Crayon server on 127.0.0.1:8787,
 // then keeps both running until Ctrl-C. Ports: APP_PORT, SERVER_PORT.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { preview } from 'vite';
 
 const appPort = Number(process.env.APP_PORT ?? 4173);
@@ -12,19 +11,14 @@ const appOrigin = `http://127.0.0.1:${appPort}`;
 const app = await preview({ preview: { host: '127.0.0.1', port: appPort, strictPort: true }, logLevel: 'warn' });
 console.log(`Crayon app:       ${appOrigin}/`);
 
-let server: ChildProcess | null = null;
-if (existsSync('server/main.ts')) {
-  server = spawn('npx', ['tsx', 'server/main.ts', '--host', '127.0.0.1', '--port', String(serverPort), '--cors-origin', appOrigin], { stdio: 'inherit' });
-  server.on('exit', (code, signal) => {
-    if (signal !== 'SIGTERM') console.error(`The reference server stopped (${signal ?? `exit code ${code}`}); the app keeps working on the device.`);
-  });
-  console.log(`Reference server: http://127.0.0.1:${serverPort}/v1 (OpenAI-compatible)`);
-} else {
-  console.log('Reference server: not part of this build yet (server/main.ts is missing); the app runs on the device only.');
-}
+const server: ChildProcess = spawn('npx', ['tsx', 'server/main.ts', '--host', '127.0.0.1', '--port', String(serverPort), '--cors-origin', appOrigin], { stdio: 'inherit' });
+server.on('exit', (code, signal) => {
+  if (signal !== 'SIGTERM') console.error(`The reference server stopped (${signal ?? `exit code ${code}`}); the app keeps working on the device.`);
+});
+console.log(`Reference server: http://127.0.0.1:${serverPort}/v1 (OpenAI-compatible)`);
 
 const stop = () => {
-  server?.kill('SIGTERM');
+  server.kill('SIGTERM');
   app.httpServer.close(() => process.exit(0));
 };
 process.on('SIGINT', stop);

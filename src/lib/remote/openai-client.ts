@@ -1,0 +1,153 @@
+// A client for any OpenAI-compatible server (our reference server, llama.cpp's
+// server, Ollama, vLLM): streamed chat completions over server-sent events,
+// abort, a timeout, retries with backoff only where a retry is safe, and
+// typed errors. Crayon's extension (a customization made of blend weights) is
+// used when the server has it and skipped when it doesn't.
+import { AbortError, AppError } from '../errors';
+
+export interface ClientOptions {
+  baseUrl: string; // e.g. http://127.0.0.1:8787/v1
+  apiKey?: string;
+  fetch: typeof fetch;
+  timeoutMs?: number; // per request, default 15 s
+  retries?: number; // default 2
+}
+
+export interface ChatParams {
+  model: string;
+  messages: { role: 'system' | 'user' | 'assistant'; content: string }[];
+  maxTokens?: number;
+  temperature?: number;
+  logprobs?: boolean;
+  customization?: string;
+}
+
+export interface ChatReply {
+  text: string;
+  logprobs: number[];
+  finishReason: string | null;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), reject(new AbortError())), { once: true });
+  });
+
+export class OpenAiClient {
+  private readonly base: string;
+  constructor(private readonly o: ClientOptions) {
+    this.base = o.baseUrl.replace(/\/+$/, '');
+  }
+
+  /** One HTTP request with timeout and typed errors; retried while nothing was received and a retry is safe. */
+  private async request(path: string, init: RequestInit, signal?: AbortSignal): Promise<Response> {
+    const retries = this.o.retries ?? 2;
+    for (let attempt = 0; ; attempt++) {
+      const ctl = new AbortController();
+      const onAbort = () => ctl.abort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      let timedOut = false;
+      const timer = setTimeout(() => ((timedOut = true), ctl.abort()), this.o.timeoutMs ?? 15_000);
+      try {
+        const headers: Record<string, string> = { 'content-type': 'application/json', ...(this.o.apiKey ? { authorization: `Bearer ${this.o.apiKey}` } : {}) };
+        const res = await this.o.fetch(`${this.base}${path}`, { ...init, headers, signal: ctl.signal });
+        if (res.ok) return res;
+        const retryable = res.status === 429 || res.status === 502 || res.status === 503;
+        if (retryable && attempt < retries) {
+          const after = Number(res.headers.get('retry-after'));
+          await sleep(Number.isFinite(after) && after > 0 ? Math.min(after, 10) * 1000 : 250 * 2 ** attempt, signal);
+          continue;
+        }
+        throw await httpError(res);
+      } catch (e) {
+        if (e instanceof AppError) throw e;
+        if (signal?.aborted) throw new AbortError();
+        if (timedOut) throw new AppError('timeout', `The server at ${this.base} did not answer within ${Math.round((this.o.timeoutMs ?? 15_000) / 1000)} s.`);
+        if (attempt < retries) {
+          await sleep(250 * 2 ** attempt, signal);
+          continue;
+        }
+        throw new AppError('network', `Could not reach the server at ${this.base} (${e instanceof Error ? e.message : String(e)}).`);
+      } finally {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      }
+    }
+  }
+
+  async models(signal?: AbortSignal): Promise<string[]> {
+    const r = (await (await this.request('/models', { method: 'GET' }, signal)).json()) as { data?: { id: string }[] };
+    return (r.data ?? []).map((m) => m.id);
+  }
+
+  /** Registers blend weights with a Crayon server; null when the server has no such extension. */
+  async createCustomization(pool: string, weights: Record<string, number>, signal?: AbortSignal): Promise<string | null> {
+    try {
+      const r = (await (await this.request('/customizations', { method: 'POST', body: JSON.stringify({ pool, weights }) }, signal)).json()) as { id: string };
+      return r.id;
+    } catch (e) {
+      if (e instanceof AppError && e.code === 'http' && (e.details?.status === 404 || e.details?.status === 405)) return null;
+      throw e;
+    }
+  }
+
+  /** A streamed chat completion; `onToken` sees each piece of text as it arrives. */
+  async chat(p: ChatParams, opts: { signal?: AbortSignal; onToken?: (text: string) => void } = {}): Promise<ChatReply> {
+    const body = { model: p.model, messages: p.messages, stream: true, max_tokens: p.maxTokens, temperature: p.temperature ?? 0, logprobs: p.logprobs || undefined, ...(p.customization ? { customization: p.customization } : {}) };
+    const res = await this.request('/chat/completions', { method: 'POST', body: JSON.stringify(body) }, opts.signal);
+    if (!res.body) throw new AppError('http', 'The server sent an empty stream.');
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    const cancel = () => void reader.cancel().catch(() => {}); // closing the stream stops the server's generation too
+    opts.signal?.addEventListener('abort', cancel, { once: true });
+    let buf = '';
+    const reply: ChatReply = { text: '', logprobs: [], finishReason: null };
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (opts.signal?.aborted) throw new AbortError();
+        if (done) break;
+        buf += value;
+        let i: number;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const event = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          for (const line of event.split('\n')) {
+            if (!line.startsWith('data:')) continue;
+            const data = line.slice(5).trim();
+            if (data === '[DONE]') return reply;
+            const chunk = JSON.parse(data) as { choices?: { delta?: { content?: string }; finish_reason?: string | null; logprobs?: { content?: { logprob: number }[] } | null }[] };
+            const c = chunk.choices?.[0];
+            if (c?.delta?.content) {
+              reply.text += c.delta.content;
+              opts.onToken?.(c.delta.content);
+            }
+            for (const lp of c?.logprobs?.content ?? []) reply.logprobs.push(lp.logprob);
+            if (c?.finish_reason) reply.finishReason = c.finish_reason;
+          }
+        }
+      }
+    } catch (e) {
+      if (opts.signal?.aborted || e instanceof AbortError) throw new AbortError();
+      if (e instanceof SyntaxError) throw new AppError('http', 'The server sent a malformed stream.');
+      throw new AppError('network', `The connection to the server broke off mid-answer (${e instanceof Error ? e.message : String(e)}).`);
+    } finally {
+      opts.signal?.removeEventListener('abort', cancel);
+    }
+    if (opts.signal?.aborted) throw new AbortError();
+    return reply;
+  }
+}
+
+async function httpError(res: Response): Promise<AppError> {
+  let message = `HTTP ${res.status}`;
+  try {
+    const body = (await res.json()) as { error?: { message?: string } | string };
+    message = typeof body.error === 'string' ? body.error : (body.error?.message ?? message);
+  } catch {
+    // not JSON: keep the status
+  }
+  if (res.status === 401 || res.status === 403) return new AppError('unauthorized', `The server refused the API key: ${message}`, { status: res.status });
+  if (res.status === 429) return new AppError('rate-limited', `The server is busy (rate limit): ${message}`, { status: res.status });
+  return new AppError('http', `The server answered ${res.status}: ${message}`, { status: res.status });
+}
