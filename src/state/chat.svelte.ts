@@ -1,15 +1,33 @@
 // A conversation with the assistant: messages, the reply being streamed, stop.
+// Each question goes through the router: on the device, or to the server
+// under the user's policy, and the answer records where it ran and why.
 import { AbortError, isAppError } from '../lib/errors';
-import type { ChatMessage, Runtime } from '../lib/runtimes/types';
+import { OpenAiClient } from '../lib/remote/openai-client';
+import { answer, type ChatMessage } from '../lib/router/router';
+import { deviceSide, serverSide } from '../lib/router/sides';
+import type { Runtime } from '../lib/runtimes/types';
+import type { Settings } from '../lib/settings';
 
 export interface Turn {
   role: 'user' | 'assistant';
   content: string;
   /** Where and why it ran, and its scores (assistant turns). */
-  route?: { where: 'device' | 'server'; reason: string; scores: Record<string, number | undefined> };
+  route?: { where: 'device' | 'server'; reason: string; scores: { scope?: number; confidence?: number } };
   notice?: string;
+  /** The device's draft, when the answer was escalated to the server. */
+  draft?: string;
   stopped?: boolean;
 }
+
+const REASONS: Record<string, string> = {
+  'policy-local-only': 'you chose this device only',
+  'policy-server-only': 'you chose the server only',
+  'in-scope-confident': 'in scope and confident',
+  'out-of-scope': 'outside what this assistant was customized for',
+  'low-confidence': 'the device was not confident',
+  'no-customization': 'confident (no customization to judge scope)',
+  'server-unavailable': 'no server available',
+};
 
 export class ChatState {
   turns = $state<Turn[]>([]);
@@ -17,7 +35,10 @@ export class ChatState {
   error = $state<string | null>(null);
   private controller: AbortController | null = null;
 
-  constructor(private readonly runtime: () => Runtime | null) {}
+  constructor(
+    private readonly runtime: () => Runtime | null,
+    private readonly settings: () => Settings,
+  ) {}
 
   async send(text: string, maxTokens = 96): Promise<void> {
     const rt = this.runtime();
@@ -30,11 +51,27 @@ export class ChatState {
     const reply = this.turns[this.turns.length - 1];
     this.busy = true;
     this.controller = new AbortController();
+    const s = this.settings();
+    const client = s.serverUrl ? new OpenAiClient({ baseUrl: s.serverUrl, apiKey: s.apiKey || undefined, fetch: fetch.bind(globalThis) }) : null;
+    const server = client ? serverSide(client, s.serverModel || 'crayon-server', async () => undefined) : null;
+    let streaming: 'device' | 'server' = 'device';
     try {
-      const r = await rt.generate({ messages: history, maxTokens }, { signal: this.controller.signal, onToken: (t) => (reply.content += t) });
-      reply.content = r.text;
-      const mean = r.logprobs.length ? r.logprobs.reduce((a, b) => a + b, 0) / r.logprobs.length : undefined;
-      reply.route = { where: 'device', reason: 'no server in use', scores: { confidence: mean } };
+      const a = await answer({ messages: history, maxTokens }, { policy: s.policy, thresholds: s.thresholds, customization: null }, deviceSide(rt), server, {
+        signal: this.controller.signal,
+        onToken: (t, route) => {
+          if (route !== streaming) {
+            reply.draft = reply.content; // the device's draft, escalated
+            reply.content = '';
+            streaming = route;
+          }
+          reply.content += t;
+        },
+      });
+      reply.content = a.text;
+      const ranOn = a.notice ? 'device' : a.decision.route;
+      reply.route = { where: ranOn, reason: REASONS[a.decision.reason] ?? a.decision.reason, scores: a.decision.scores };
+      reply.notice = a.notice;
+      reply.draft = a.deviceDraft;
     } catch (e) {
       if (e instanceof AbortError) reply.stopped = true;
       else {

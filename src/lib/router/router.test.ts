@@ -96,3 +96,12 @@ describe('answer()', () => {
     await expect(answer({ messages: msgs('q') }, cfg('local-only'), device().side, null, { signal: ac.signal })).rejects.toMatchObject({ code: 'aborted' });
   });
 });
+
+describe('pickOption', () => {
+  it('maps a server reply to the option it names', async () => {
+    const { pickOption } = await import('./sides');
+    expect(pickOption(' Pelk ', ['Rindo', 'Pelk', 'Sarn'])).toBe(1);
+    expect(pickOption('The capital is Sarn.', ['Rindo', 'Pelk', 'Sarn'])).toBe(2);
+    expect(pickOption('no idea', ['Rindo', 'Pelk'])).toBe(0);
+  });
+});

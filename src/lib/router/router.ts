@@ -95,7 +95,7 @@ export async function answer(query: Query, cfg: RouterConfig, device: DeviceSide
     if (e instanceof AbortError || signal?.aborted) throw e;
     // The server failed: the device answers, and the user is told why.
     draft ??= await deviceAnswer(query, device, opts);
-    const why = isAppError(e) ? e.message : String(e);
+    const why = (isAppError(e) ? e.message : String(e)).replace(/\.$/, '');
     return { text: draft.text, choice: draft.choice, decision, notice: `The server could not answer (${why}), so the device answered instead.` };
   }
 }
