@@ -68,3 +68,34 @@ describe('engine worker in Chromium', () => {
     expect(out.afterTokens).toBeGreaterThan(0);
   });
 });
+
+describe('checkpoint sources in the browser', () => {
+  const session = useBrowser();
+
+  it('loads the same model from File objects and from Cache Storage, with progress, and rejects a truncated file', async () => {
+    const page = await session().libPage();
+    const out = await page.evaluate(async (worldPath) => {
+      const { loadCheckpoint, filesSource, cacheSource, urlSource } = await load('/src/lib/engine/loader.ts');
+      const names = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors'];
+      const base = `${location.origin}${worldPath}/device/`;
+      const blobs = await Promise.all(names.map(async (n) => new File([await (await fetch(base + n)).blob()], n)));
+      const seen: number[] = [];
+      const fromFiles = await loadCheckpoint(filesSource(blobs), { onProgress: (p: { loaded: number }) => seen.push(p.loaded) });
+      const cache = await caches.open('crayon-test-models');
+      for (const n of names) await cache.put(`https://models.invalid/m/${n}`, await fetch(base + n));
+      const fromCache = await loadCheckpoint(cacheSource(cache, 'https://models.invalid/m/'));
+      const full = blobs[3];
+      const cut = new File([full.slice(0, full.size - 100)], 'model.safetensors');
+      const truncated = await loadCheckpoint(filesSource([...blobs.slice(0, 3), cut])).catch((e: { code: string }) => e.code);
+      const missing = await loadCheckpoint(filesSource(blobs.slice(0, 3))).catch((e: { code: string }) => e.code);
+      const viaUrl = await loadCheckpoint(urlSource(base, fetch));
+      const sizeOf = (c: { weights: { data: Uint8Array }[] }) => c.weights[0].data.byteLength;
+      return { same: sizeOf(fromFiles) === sizeOf(fromCache) && sizeOf(fromCache) === sizeOf(viaUrl), layers: fromCache.config.nLayers, progressed: seen.length > 0, truncated, missing };
+    }, worldPath);
+    expect(out.same).toBe(true);
+    expect(out.layers).toBeGreaterThan(0);
+    expect(out.progressed).toBe(true);
+    expect(out.truncated).toBe('truncated');
+    expect(out.missing).toBe('missing-file');
+  });
+});
