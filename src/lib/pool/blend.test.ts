@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { isAppError } from '../errors';
+import { crayonBlend, softmax } from './blend';
+
+const pool = [
+  { id: 'a', indicator: [1, 0, 0] },
+  { id: 'b', indicator: [0, 1, 0] },
+  { id: 'c', indicator: [0.7, 0.7, 0] },
+];
+
+describe('Crayon blend weights', () => {
+  it('are softmax(cosine / tau) of the examples\' mean against each indicator', () => {
+    const r = crayonBlend([[2, 0, 0], [0, 0.0001, 0]], pool, { tau: 0.1 });
+    const sims = [1, 0, Math.SQRT1_2].map((x) => x);
+    expect(r.similarities.a).toBeCloseTo(sims[0], 3);
+    expect(r.similarities.b).toBeCloseTo(0, 3);
+    expect(r.similarities.c).toBeCloseTo(Math.SQRT1_2, 3);
+    const want = softmax([r.similarities.a, r.similarities.b, r.similarities.c], 0.1);
+    expect(r.weights.a).toBeCloseTo(want[0], 9);
+    expect(r.weights.c).toBeCloseTo(want[2], 9);
+    expect(Object.values(r.weights).reduce((x, y) => x + y, 0)).toBeCloseTo(1, 12);
+    expect(r.blend.mode).toBe('delta');
+  });
+
+  it('sharpen as tau falls and flatten as it rises', () => {
+    const sharp = crayonBlend([[1, 0.1, 0]], pool, { tau: 0.01 }).weights;
+    const flat = crayonBlend([[1, 0.1, 0]], pool, { tau: 100 }).weights;
+    expect(sharp.a).toBeGreaterThan(0.99);
+    expect(Math.max(...Object.values(flat)) - Math.min(...Object.values(flat))).toBeLessThan(0.01);
+  });
+
+  it('keep the top k renormalized, and leave the rest out of the blend', () => {
+    const r = crayonBlend([[1, 0.2, 0]], pool, { tau: 1, topK: 2, mode: 'factor' });
+    expect(r.weights.b).toBe(0);
+    expect(r.weights.a + r.weights.c).toBeCloseTo(1, 12);
+    expect(Object.keys(r.blend.weights).sort()).toEqual(['a', 'c']);
+    expect(r.blend.mode).toBe('factor');
+  });
+
+  it('reject a pool built for a different feature size, an empty example set and a bad tau', () => {
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return isAppError(e) ? e.code : 'untyped';
+      }
+      return 'none';
+    };
+    expect(code(() => crayonBlend([[1, 2]], pool, { tau: 1 }))).toBe('incompatible-adapter');
+    expect(code(() => crayonBlend([], pool, { tau: 1 }))).toBe('invalid-argument');
+    expect(code(() => crayonBlend([[1, 0, 0]], pool, { tau: 0 }))).toBe('invalid-argument');
+  });
+});
