@@ -37,6 +37,8 @@ interface Slot {
 
 export class ServerModel {
   private readonly slots = new Map<string, Slot>(); // LRU: Map keeps insertion order
+  /** Contexts being created, so concurrent requests for one blend share one context. */
+  private readonly creating = new Map<string, Promise<Slot>>();
   private constructor(
     private readonly llama: Llama,
     private readonly model: LlamaModel,
@@ -66,6 +68,14 @@ export class ServerModel {
       this.slots.set(key, hit);
       return hit;
     }
+    const pending = this.creating.get(key);
+    if (pending) return pending;
+    const created = this.createSlot(key, adapters).finally(() => this.creating.delete(key));
+    this.creating.set(key, created);
+    return created;
+  }
+
+  private async createSlot(key: string, adapters: { filePath: string; scale: number }[]): Promise<Slot> {
     // Evict the least recently used idle context when full.
     if (this.slots.size >= this.opts.maxContexts) {
       const victim = [...this.slots.values()].find((s) => s.busy === 0 && s.waiting.length === 0);

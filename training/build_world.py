@@ -152,13 +152,16 @@ def build(out: str, P: dict, smoke: bool) -> dict:
         train_lora(server, c["id"], [(it.question, it.answer_text) for _, it in c["members"]], P["server_lora_steps"], P, SEED + 200 + j, tok)
 
     # ---- export ----
+    # The device model and its pool stay f32 (the engine's parity fixtures are
+    # f32); the server model, its pool and the oracles are stored as f16 to keep
+    # the committed world under 30 MB.
     export.save_model(f"{out}/device", device, tok, out)
-    export.save_model(f"{out}/server", server, tok, out)
+    export.save_model(f"{out}/server", server, tok, out, torch.float16)
     ids = [c["id"] for c in clusters]
     export.save_pool(f"{out}/device-pool", device, ids, centroids, clusters, "device", LORA_R, LORA_ALPHA)
-    export.save_pool(f"{out}/server-pool", server, ids, centroids, clusters, "server", LORA_R, LORA_ALPHA)
+    export.save_pool(f"{out}/server-pool", server, ids, centroids, clusters, "server", LORA_R, LORA_ALPHA, torch.float16)
     for n in custom_tasks:
-        export.save_adapter(f"{out}/device-oracle/{n}", oracle_model, f"oracle-{n}", "device", LORA_R, LORA_ALPHA)
+        export.save_adapter(f"{out}/device-oracle/{n}", oracle_model, f"oracle-{n}", "device", LORA_R, LORA_ALPHA, torch.float16)
 
     # ---- measurements ----
     results = measure(device, oracle_model, server, tok, suite, pool_tasks, custom_tasks, clusters, centroids)
@@ -180,13 +183,12 @@ def finish(out: str, results: dict) -> None:
     GGUF fixtures, the manifest, and a reload check."""
     tok = load_tokenizer(f"{out}/tokenizer")
     export.write_tokenizer_fixture(out, tok)
-    gguf.export_model(f"{out}/device", f"{out}/device/model.gguf", "crayon-device", gguf.GGML_F16)
     gguf.export_model(f"{out}/server", f"{out}/server/model.gguf", "crayon-server", gguf.GGML_F16)
     scfg = json.load(open(f"{out}/server/config.json"))
     pool = json.load(open(f"{out}/server-pool/pool.json"))
     for a in pool["adapters"]:
         gguf.export_lora(f"{out}/server-pool/{a['path']}", scfg, f"{out}/server-pool/{a['path']}/adapter.gguf")
-    export.write_gguf_fixture(out, tok, pool["adapters"][0]["id"])
+    export.write_gguf_fixture(out, tok, [a["id"] for a in pool["adapters"]])
     export.write_manifest(out, results, SEED)
     export.check_world(out)
 

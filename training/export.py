@@ -38,17 +38,17 @@ def save_model(path: str, model: CausalLM, tok: Tokenizer, world: str, dtype=tor
         shutil.copy(f"{world}/tokenizer/{name}", f"{path}/{name}")
 
 
-def save_adapter(path: str, model: CausalLM, name: str, base: str, r: int, alpha: int) -> None:
+def save_adapter(path: str, model: CausalLM, name: str, base: str, r: int, alpha: int, dtype=torch.float32) -> None:
     os.makedirs(path, exist_ok=True)
-    st.save(f"{path}/adapter_model.safetensors", peft_state_dict(model, name), {"format": "pt"})
+    st.save(f"{path}/adapter_model.safetensors", {k: v.to(dtype) for k, v in peft_state_dict(model, name).items()}, {"format": "pt"})
     with open(f"{path}/adapter_config.json", "w") as f:
         json.dump(peft_config(base, r, alpha, TARGETS), f, indent=2)
 
 
-def save_pool(path: str, model: CausalLM, ids: List[str], centroids: torch.Tensor, clusters, base: str, r: int, alpha: int) -> None:
+def save_pool(path: str, model: CausalLM, ids: List[str], centroids: torch.Tensor, clusters, base: str, r: int, alpha: int, dtype=torch.float32) -> None:
     adapters = []
     for j, a in enumerate(ids):
-        save_adapter(f"{path}/{a}", model, a, base, r, alpha)
+        save_adapter(f"{path}/{a}", model, a, base, r, alpha, dtype)
         adapters.append({"id": a, "path": a, "indicator": [round(float(x), 6) for x in centroids[j]],
                          "clusterSize": len(clusters[j]["members"]), "topTasks": clusters[j]["top_tasks"]})
     manifest = {"id": f"reference-{base}-pool", "baseModel": base, "embedder": EMBEDDER, "n": len(ids),
@@ -225,22 +225,48 @@ def write_tokenizer_fixture(out: str, tok: Tokenizer) -> None:
         json.dump([{"text": s, "ids": tok.encode(s)} for s in TOKENIZER_PROBES], f, ensure_ascii=False, indent=1)
 
 
-def write_gguf_fixture(out: str, tok: Tokenizer, adapter: str) -> None:
-    """PyTorch's greedy continuation of a prompt by the stored server model, with no
-    adapter and with one pool adapter at scale 1: what llama.cpp must reproduce."""
+def write_gguf_fixture(out: str, tok: Tokenizer, adapters: List[str]) -> None:
+    """PyTorch's greedy continuation (up to the end token) of a prompt by the stored server
+    model, with no adapter and with one pool adapter at scale 1: what llama.cpp must
+    reproduce. The prompt and adapter are the first pair (in a fixed order) whose
+    continuations differ, so the adapter check can fail."""
     cfg = Config.from_hf(json.load(open(f"{out}/server/config.json")))
     m = CausalLM(cfg)
     load_base_state(m, {k: v.float() for k, v in st.load(f"{out}/server/model.safetensors").items()})
-    acfg = json.load(open(f"{out}/server-pool/{adapter}/adapter_config.json"))
     from model import load_peft_state
-    sd = {k: v.float() for k, v in st.load(f"{out}/server-pool/{adapter}/adapter_model.safetensors").items()}
-    load_peft_state(m, adapter, sd, acfg["r"], acfg["lora_alpha"] / acfg["r"])
-    text = T.chat_prompt("What is the capital of Zorvia?")
-    ids = tok.encode(text)
-    base = T.greedy(m, ids, 8)
-    m.set_blend({"mode": "delta", "weights": {adapter: 1.0}})
-    with_adapter = T.greedy(m, ids, 8)
-    m.set_blend(None)
+    for a in adapters:
+        acfg = json.load(open(f"{out}/server-pool/{a}/adapter_config.json"))
+        sd = {k: v.float() for k, v in st.load(f"{out}/server-pool/{a}/adapter_model.safetensors").items()}
+        load_peft_state(m, a, sd, acfg["r"], acfg["lora_alpha"] / acfg["r"])
+
+    def until_end(ids):
+        out_ids = []
+        for t in T.greedy(m, ids, 8):
+            if t == tok.end_id:
+                break
+            out_ids.append(t)
+        return out_ids
+
+    index = json.load(open(f"{out}/tasks/index.json"))
+    questions = [json.loads(open(f"{out}/tasks/{t['name']}/test.jsonl").readline())["question"] for t in index]
+    chosen = None
+    for q in questions:
+        ids = tok.encode(T.chat_prompt(q))
+        base = until_end(ids)
+        for a in adapters:
+            m.set_blend({"mode": "delta", "weights": {a: 1.0}})
+            with_adapter = until_end(ids)
+            m.set_blend(None)
+            if with_adapter != base:
+                chosen = (q, ids, a, base, with_adapter)
+                break
+        if chosen:
+            break
+    if not chosen:  # (a miniature world may have no such pair)
+        ids = tok.encode(T.chat_prompt(questions[0]))
+        chosen = (questions[0], ids, adapters[0], until_end(ids), until_end(ids))
+    q, ids, a, base, with_adapter = chosen
     with open(f"{out}/fixtures/gguf.json", "w") as f:
-        json.dump({"text": text, "ids": ids, "adapter": adapter, "greedy": base, "greedyWithAdapter": with_adapter,
-                   "doc": "PyTorch f32 greedy continuation of the server model as stored (f16 weights)"}, f, indent=1)
+        json.dump({"text": T.chat_prompt(q), "ids": ids, "adapter": a, "greedy": base, "greedyWithAdapter": with_adapter,
+                   "chatTemplateProbe": T.chat_prompt("What is the capital of Zorvia?"),
+                   "doc": "PyTorch f32 greedy continuation (at most 8 tokens, stopping before the end token) of the server model as stored"}, f, indent=1)

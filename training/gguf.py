@@ -164,3 +164,10 @@ def export_lora(adapter_dir: str, base_config: dict, out_path: str, gtype: int =
             t = permute_rows(t, nkv)
         tensors.append((_gguf_name(hf) + (".lora_b" if is_b else ".lora_a"), t, gtype))
     write_gguf(out_path, kvs, tensors)
+
+
+if __name__ == "__main__":
+    # python3 training/gguf.py MODEL_DIR OUT.gguf: a model folder to GGUF (f16), e.g. the
+    # device model for the engine benchmark's llama.cpp peer (not committed: size).
+    import sys
+    export_model(sys.argv[1], sys.argv[2], "crayon-" + sys.argv[1].rstrip("/").split("/")[-1], GGML_F16)

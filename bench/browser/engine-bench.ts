@@ -23,9 +23,9 @@ export async function ours(worldPath: string, backend: 'cpu' | 'webgpu', reps: n
   return { backend: info.backend, cells };
 }
 
-export async function wllama(worldPath: string, reps: number): Promise<Cell & { threads: number }> {
+export async function wllama(_worldPath: string, reps: number): Promise<Cell & { threads: number }> {
   const w = new Wllama({ default: wllamaWasm }, { suppressNativeLog: true });
-  const blob = await (await fetch(`${worldPath}/device/model.gguf`)).blob();
+  const blob = await (await fetch('/bench/tmp/device.gguf')).blob(); // exported by bench/engine.ts
   await w.loadModel([blob], { n_ctx: 256, n_threads: 2, n_gpu_layers: 0 });
   const runs: Cell[] = [];
   for (let i = 0; i <= reps; i++) {
