@@ -87,6 +87,9 @@ export class ServerModel {
     const context = await this.model.createContext({
       contextSize: this.opts.contextSize,
       sequences: this.opts.sequences,
+      // One thread: on this 2-core machine llama.cpp's default (2 threads) took ~870 ms to the
+      // first token of a 20-token prompt, one thread 4 ms (thread hand-offs dominate a small model).
+      threads: 1,
       ...(adapters.length ? { lora: { adapters } } : {}),
     });
     const free = Array.from({ length: this.opts.sequences }, () => context.getSequence());

@@ -32,6 +32,7 @@ afterAll(async () => {
 async function greedy(adapterPath: string | null, n: number): Promise<number[]> {
   const context = await model.createContext({
     contextSize: 128,
+    threads: 1,
     ...(adapterPath ? { lora: { adapters: [{ filePath: adapterPath, scale: 1 }] } } : {}),
   });
   try {
