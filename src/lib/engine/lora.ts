@@ -6,6 +6,7 @@
 // where s_i = lora_alpha / r (or lora_alpha / sqrt(r) with rsLoRA).
 import { AppError } from '../errors';
 import type { ModelConfig } from './config';
+import { matvec } from './ops';
 import { parseSafetensors, readTensor, type SafetensorsFile } from './safetensors';
 
 export const TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
@@ -119,6 +120,8 @@ export class LoraSlot {
   readonly parts: LoraPart[] = [];
   /** delta: the parts with a non-zero weight and their coefficient w_i * s_i. */
   private delta: { part: LoraPart; coef: number }[] = [];
+  /** delta, as one low-rank product: the active parts' A stacked [R, inp], B side by side [out, R], coef per rank row. */
+  private cat: { a: Float32Array; b: Float32Array; coef: Float32Array; r: number; key: string } | null = null;
   /** factor: the blended factors. */
   private factor: { a: Float32Array; b: Float32Array; r: number; scale: number } | null = null;
   private u = new Float32Array(0); // scratch [r]
@@ -147,7 +150,7 @@ export class LoraSlot {
     if (used.length === 0) return;
     if (blend.mode === 'delta') {
       this.delta = used.map((part) => ({ part, coef: blend.weights[part.adapterId] * part.scale }));
-      this.u = new Float32Array(Math.max(...used.map((p) => p.r)));
+      this.concatenate();
       return;
     }
     const r = used[0].r;
@@ -162,13 +165,46 @@ export class LoraSlot {
     this.u = new Float32Array(r);
   }
 
+  /** Stacks the active parts' factors once per set of adapters; a new blend of the same set only rewrites coef. */
+  private concatenate(): void {
+    const key = this.delta.map((d) => d.part.adapterId).join('\u0000');
+    const r = this.delta.reduce((s, d) => s + d.part.r, 0);
+    if (!this.cat || this.cat.key !== key) {
+      const a = new Float32Array(r * this.inp);
+      const b = new Float32Array(this.out * r);
+      let off = 0;
+      for (const { part } of this.delta) {
+        a.set(part.a, off * this.inp);
+        for (let o = 0; o < this.out; o++) b.set(part.b.subarray(o * part.r, (o + 1) * part.r), o * r + off);
+        off += part.r;
+      }
+      this.cat = { a, b, coef: new Float32Array(r), r, key };
+      this.u = new Float32Array(r);
+    }
+    let off = 0;
+    for (const { part, coef } of this.delta) {
+      this.cat.coef.fill(coef, off, off + part.r);
+      off += part.r;
+    }
+  }
+
   /** y += LoRA terms of x under the planned blend. x [inp], y [out]. */
   apply(x: Float32Array, y: Float32Array): void {
     if (this.factor) {
       lowRank(this.factor.a, this.factor.b, this.factor.r, this.factor.scale, x, y, this.inp, this.out, this.u);
       return;
     }
-    for (const { part, coef } of this.delta) lowRank(part.a, part.b, part.r, coef, x, y, this.inp, this.out, this.u);
+    const c = this.cat!;
+    matvec(this.u, c.a, x, c.r, this.inp); // u = A x       [R]
+    for (let k = 0; k < c.r; k++) this.u[k] *= c.coef[k]; // u *= w_i s_i per rank row
+    const t = this.out;
+    for (let o = 0; o < t; o++) {
+      // y += B u (rows of B are short: R values)
+      let s = 0;
+      const off = o * c.r;
+      for (let k = 0; k < c.r; k++) s += c.b[off + k] * this.u[k];
+      y[o] += s;
+    }
   }
 
   /** W += sum_i w_i s_i B_i A_i (or, with sign -1, takes it back out). w [out, inp]. */
