@@ -147,6 +147,8 @@ export class ServerModel {
         }
         if (out.length >= o.maxTokens) break;
       }
+      // llama.cpp ends the stream itself at the end token, without yielding it
+      if (out.length < o.maxTokens) finish = 'stop';
     } finally {
       await this.release(slot, seq);
     }

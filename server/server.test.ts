@@ -42,6 +42,7 @@ describe('reference server: OpenAI API', () => {
   it('answers a chat completion with text and per-token logprobs', async () => {
     const r = await (await post('/v1/chat/completions', { ...ask, logprobs: true })).json();
     expect(r.object).toBe('chat.completion');
+    expect(r.choices[0].finish_reason).toBe(r.usage.completion_tokens < 8 ? 'stop' : 'length');
     expect(r.choices[0].message.role).toBe('assistant');
     expect(r.choices[0].logprobs.content.length).toBeGreaterThan(0);
     for (const t of r.choices[0].logprobs.content) expect(t.logprob).toBeLessThanOrEqual(0);
