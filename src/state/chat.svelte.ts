@@ -38,6 +38,7 @@ export class ChatState {
   constructor(
     private readonly runtime: () => Runtime | null,
     private readonly settings: () => Settings,
+    private readonly customization: () => { centroid: Float32Array } | null = () => null,
   ) {}
 
   async send(text: string, maxTokens = 96): Promise<void> {
@@ -56,7 +57,7 @@ export class ChatState {
     const server = client ? serverSide(client, s.serverModel || 'crayon-server', async () => undefined) : null;
     let streaming: 'device' | 'server' = 'device';
     try {
-      const a = await answer({ messages: history, maxTokens }, { policy: s.policy, thresholds: s.thresholds, customization: null }, deviceSide(rt), server, {
+      const a = await answer({ messages: history, maxTokens }, { policy: s.policy, thresholds: s.thresholds, customization: this.customization() }, deviceSide(rt), server, {
         signal: this.controller.signal,
         onToken: (t, route) => {
           if (route !== streaming) {
