@@ -189,6 +189,7 @@ def finish(out: str, results: dict) -> None:
     for a in pool["adapters"]:
         gguf.export_lora(f"{out}/server-pool/{a['path']}", scfg, f"{out}/server-pool/{a['path']}/adapter.gguf")
     export.write_gguf_fixture(out, tok, [a["id"] for a in pool["adapters"]])
+    export.write_fixtures_readme(f"{out}/fixtures")
     export.write_manifest(out, results, SEED)
     export.check_world(out)
 

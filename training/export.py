@@ -84,6 +84,31 @@ FIXTURE_DOC = ("logits: next-token logits at the last prompt position, f32 PyTor
                "delta = sum_i w_i s B_i A_i; factor = s (sum_i w_i B_i)(sum_i w_i A_i).")
 
 
+FIXTURES_README = """# Parity fixtures (PyTorch, f32)
+
+All files are plain JSON; floats are plain JSON numbers rounded to 7 significant digits (no base64); token ids are integers.
+
+- `device.json`, `tiny-llama/fixture.json`, `tiny-qwen2/fixture.json`: `{model, doc, prompts: [{text?, ids}],
+  embedding: [per prompt, the embedder feature: mean over all tokens of layer 0's q_proj(input_layernorm(x)),
+  bias included, before RoPE, no adapter], cases: [{name, blend, logits: [per prompt, vocab_size floats: next-token
+  logits at the LAST position], greedy: [per prompt, argmax continuation ids (16 for device, 8 for tiny), not stopped at eos]}]}`.
+  `blend` is null (no adapter) or `{mode: "delta" | "factor", weights: {adapterId: w}}`, adapters resolved in
+  `../device-pool/<id>/` (device) or `<model>/adapter-<id>/` (tiny). Scaling s = lora_alpha / r (no rslora):
+  delta = sum_i w_i * s * B_i A_i; factor = s * (sum_i w_i B_i)(sum_i w_i A_i). Delta is added to W x (W: [out, in]).
+- `tiny-llama/`: LlamaForCausalLM, untied `lm_head.weight`, GQA, rope_theta 500000, f16 weights in two shards with
+  `model.safetensors.index.json`. `tiny-qwen2/`: Qwen2ForCausalLM, q/k/v biases, no o bias, tied embeddings,
+  rope_theta 1e6, bf16. Their logits come from the stored (rounded) weights computed in f32; adapters are r 4, alpha 8.
+- `tokenizer.json`: `[{text, ids}]`, the Python BPE's ids (no bos added) for the tokenizer parity test.
+- `gguf.json`: `{text, ids, adapter, greedy, greedyWithAdapter}`: the server model as stored (f16 weights), greedy
+  continuation (at most 8 tokens, stopping before the end token) without and with `server-pool/<adapter>/` at scale 1.
+"""
+
+
+def write_fixtures_readme(path: str) -> None:
+    with open(f"{path}/README.md", "w") as f:
+        f.write(FIXTURES_README)
+
+
 def write_fixtures(path: str, device: CausalLM, tok: Tokenizer, ids: List[str], seed: int) -> None:
     os.makedirs(path, exist_ok=True)
     texts = [T.chat_prompt("What is 3 plus 4?"), T.chat_prompt("What is the capital of Zorvia?"),
