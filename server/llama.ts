@@ -39,6 +39,8 @@ export class ServerModel {
   private readonly slots = new Map<string, Slot>(); // LRU: Map keeps insertion order
   /** Contexts being created, so concurrent requests for one blend share one context. */
   private readonly creating = new Map<string, Promise<Slot>>();
+  /** Generations stopped early by their signal (client gone, timeout): for tests and logs. */
+  aborted = 0;
   private constructor(
     private readonly llama: Llama,
     private readonly model: LlamaModel,
@@ -105,6 +107,8 @@ export class ServerModel {
   }
 
   private async release(s: Slot, seq: LlamaContextSequence): Promise<void> {
+    // The context may have been disposed under us by dispose() at shutdown.
+    if (seq.disposed) return;
     await seq.clearHistory();
     s.busy--;
     const next = s.waiting.shift();
@@ -129,7 +133,12 @@ export class ServerModel {
       const eos = this.model.tokens.eos;
       const it = seq.evaluateWithMetadata(prompt, { confidence: true }, { temperature: o.temperature, topP: o.topP, seed: o.seed ?? undefined });
       for await (const { token, confidence } of it) {
-        if (o.signal.aborted || token === eos) {
+        if (o.signal.aborted) {
+          this.aborted++;
+          finish = 'stop';
+          break;
+        }
+        if (token === eos) {
           finish = 'stop';
           break;
         }

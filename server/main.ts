@@ -1,7 +1,7 @@
 // `npm run server`: the reference Crayon server on 127.0.0.1:8787 with the
 // reference world's server model and adapter pool.
 //   --world DIR        a world folder (default world/)
-//   --host, --port     where to listen
+//   --host, --port     where to listen (CRAYON_HOST, CRAYON_PORT too)
 //   --cors-origin URL  an allowed browser origin (repeatable)
 //   --token KEY        an accepted API key (repeatable; CRAYON_API_KEYS=a,b too)
 import { parseArgs } from 'node:util';
@@ -12,8 +12,8 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       world: { type: 'string', default: process.env.CRAYON_WORLD ?? 'world' },
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string', default: '8787' },
+      host: { type: 'string', default: process.env.CRAYON_HOST ?? '127.0.0.1' },
+      port: { type: 'string', default: process.env.CRAYON_PORT ?? '8787' },
       'cors-origin': { type: 'string', multiple: true, default: [] },
       token: { type: 'string', multiple: true, default: [] },
     },

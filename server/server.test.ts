@@ -79,6 +79,20 @@ describe('reference server: OpenAI API', () => {
     }
     expect(model.contextKeys.length).toBeLessThanOrEqual(2);
   });
+
+  it('stops generating when a streaming client disconnects', async () => {
+    const before = model.aborted;
+    const controller = new AbortController();
+    const res = await fetch(`${base}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, signal: controller.signal,
+      body: JSON.stringify({ ...ask, stream: true, max_tokens: 200, temperature: 1, seed: 7 }),
+    });
+    const reader = res.body!.getReader();
+    await reader.read(); // the first event: generation is under way
+    controller.abort();
+    await expect.poll(() => model.aborted, { timeout: 5000 }).toBeGreaterThan(before);
+    expect((await post('/v1/chat/completions', ask)).status).toBe(200);
+  });
 });
 
 describe('reference server: hardening', () => {
