@@ -2,6 +2,7 @@
 // runtime, prefill and decode tokens/s with no adapter, one adapter, an
 // 8-adapter unmerged blend, and the same blend merged.
 import type { Blend, Runtime } from '../src/lib/runtimes/types';
+import { median } from './stats';
 
 export interface Cell {
   prefill_tps: number;
@@ -31,8 +32,7 @@ export async function measure(rt: Runtime, blend: Blend | null, reps = 3): Promi
     runs.push({ prefill_tps: r.promptTokens / (r.timings.prefillMs / 1000), decode_tps: r.timings.decodeSteps / (r.timings.decodeMs / 1000) });
   }
   await rt.setBlend(null);
-  const med = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1];
-  return { prefill_tps: med(runs.map((r) => r.prefill_tps)), decode_tps: med(runs.map((r) => r.decode_tps)) };
+  return { prefill_tps: median(runs.map((r) => r.prefill_tps)), decode_tps: median(runs.map((r) => r.decode_tps)) };
 }
 
 export async function allCells(rt: Runtime, adapterIds: string[], reps = 3): Promise<Record<string, Cell>> {

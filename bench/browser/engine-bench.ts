@@ -5,6 +5,7 @@ import { Wllama } from '@wllama/wllama';
 import wllamaWasm from '@wllama/wllama/esm/wasm/wllama.wasm?url';
 import { WorkerRuntime } from '../../src/lib/runtimes/worker-runtime';
 import { allCells, DECODE_TOKENS, PROMPT, type Cell } from '../engine-cells';
+import { median } from '../stats';
 
 async function adapterFiles(worldPath: string, id: string) {
   const dir = `${worldPath}/device-pool/${id}`;
@@ -35,6 +36,5 @@ export async function wllama(_worldPath: string, reps: number): Promise<Cell & {
     if (i > 0) runs.push({ prefill_tps: t.prompt_per_second, decode_tps: t.predicted_per_second });
   }
   await w.exit();
-  const med = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1];
-  return { prefill_tps: med(runs.map((r) => r.prefill_tps)), decode_tps: med(runs.map((r) => r.decode_tps)), threads: 2 };
+  return { prefill_tps: median(runs.map((r) => r.prefill_tps)), decode_tps: median(runs.map((r) => r.decode_tps)), threads: 2 };
 }

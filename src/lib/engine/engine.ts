@@ -9,7 +9,7 @@ import { buildWeights, queryFeature, type Weights } from './model';
 import type { Backend } from './backends/backend';
 import { CpuBackend } from './backends/cpu';
 import { readTensor, type SafetensorsFile } from './safetensors';
-import { logSoftmax, Sampler } from './sampler';
+import { argmax, logSoftmax, Sampler } from './sampler';
 import { Tokenizer, type ChatMessage } from './tokenizer';
 
 export interface Checkpoint {
@@ -180,6 +180,7 @@ export class CrayonEngine implements Runtime {
 
   /** Feeds ids from position `start`; returns the logits after the last one. */
   private async prefill(ids: number[], start: number, signal?: AbortSignal): Promise<Float32Array> {
+    if (ids.length === 0) throw new AppError('invalid-argument', 'The prompt is empty.');
     for (let i = 0; i < ids.length - 1; i++) {
       if (i % 32 === 31) {
         await yieldToEventLoop();
@@ -288,8 +289,7 @@ export class CrayonEngine implements Runtime {
       const out: number[] = [];
       let logits = await this.prefill(ids, 0);
       for (let i = 0; i < n; i++) {
-        let best = 0;
-        for (let j = 1; j < logits.length; j++) if (logits[j] > logits[best]) best = j;
+        const best = argmax(logits);
         out.push(best);
         if (i + 1 < n) logits = (await this.backend.forward(best, ids.length + i, true))!;
       }

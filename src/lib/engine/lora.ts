@@ -112,6 +112,20 @@ export function parseAdapter(id: string, configJson: unknown, weights: Uint8Arra
   return { id, config, parts, bytes };
 }
 
+/** Parts' factors stacked into one low-rank product: A [R, inp] (rows stacked), B [out, R] (columns side by side). */
+export function stackFactors(parts: LoraPart[], inp: number, out: number): { a: Float32Array; b: Float32Array; r: number } {
+  const r = parts.reduce((s, p) => s + p.r, 0);
+  const a = new Float32Array(r * inp);
+  const b = new Float32Array(out * r);
+  let off = 0;
+  for (const p of parts) {
+    a.set(p.a, off * inp);
+    for (let o = 0; o < out; o++) b.set(p.b.subarray(o * p.r, (o + 1) * p.r), o * r + off);
+    off += p.r;
+  }
+  return { a, b, r };
+}
+
 /**
  * The LoRA terms of one projection: every loaded adapter's factors for it, and
  * the plan for the current blend (set by `plan`, applied by `apply`).
@@ -168,16 +182,8 @@ export class LoraSlot {
   /** Stacks the active parts' factors once per set of adapters; a new blend of the same set only rewrites coef. */
   private concatenate(): void {
     const key = this.delta.map((d) => d.part.adapterId).join('\u0000');
-    const r = this.delta.reduce((s, d) => s + d.part.r, 0);
     if (!this.cat || this.cat.key !== key) {
-      const a = new Float32Array(r * this.inp);
-      const b = new Float32Array(this.out * r);
-      let off = 0;
-      for (const { part } of this.delta) {
-        a.set(part.a, off * this.inp);
-        for (let o = 0; o < this.out; o++) b.set(part.b.subarray(o * part.r, (o + 1) * part.r), o * r + off);
-        off += part.r;
-      }
+      const { a, b, r } = stackFactors(this.delta.map((d) => d.part), this.inp, this.out);
       this.cat = { a, b, coef: new Float32Array(r), r, key };
       this.u = new Float32Array(r);
     }

@@ -83,20 +83,25 @@ export function buildWeights(cfg: ModelConfig, get: (name: string) => { shape: n
   return { embed, layers, norm: take('model.norm.weight'), head: cfg.tiedEmbeddings ? embed : take('lm_head.weight') };
 }
 
+/** RoPE in HF's rotate_half layout: cos/sin [ctx, headDim/2] of pos * theta^(-2i/headDim). */
+export function ropeTables(cfg: ModelConfig, ctx: number): { cos: Float32Array; sin: Float32Array } {
+  const half = cfg.headDim / 2;
+  const cos = new Float32Array(ctx * half);
+  const sin = new Float32Array(ctx * half);
+  for (let pos = 0; pos < ctx; pos++) {
+    for (let i = 0; i < half; i++) {
+      const angle = pos / Math.pow(cfg.ropeTheta, (2 * i) / cfg.headDim);
+      cos[pos * half + i] = Math.cos(angle);
+      sin[pos * half + i] = Math.sin(angle);
+    }
+  }
+  return { cos, sin };
+}
+
 export function createRunState(cfg: ModelConfig, ctx: number): RunState {
   const qDim = cfg.nHeads * cfg.headDim;
   const kvDim = cfg.nKvHeads * cfg.headDim;
-  const half = cfg.headDim / 2;
-  const ropeCos = new Float32Array(ctx * half);
-  const ropeSin = new Float32Array(ctx * half);
-  for (let pos = 0; pos < ctx; pos++) {
-    for (let i = 0; i < half; i++) {
-      // HF rotate_half: pair i with i + headDim/2, frequency theta^(-2i/headDim)
-      const angle = pos / Math.pow(cfg.ropeTheta, (2 * i) / cfg.headDim);
-      ropeCos[pos * half + i] = Math.cos(angle);
-      ropeSin[pos * half + i] = Math.sin(angle);
-    }
-  }
+  const { cos: ropeCos, sin: ropeSin } = ropeTables(cfg, ctx);
   return {
     x: new Float32Array(cfg.dim), xb: new Float32Array(cfg.dim), xb2: new Float32Array(Math.max(cfg.dim, qDim)),
     q: new Float32Array(qDim), k: new Float32Array(kvDim), v: new Float32Array(kvDim),

@@ -3,13 +3,13 @@
 // and a pool import that fails leaves the store exactly as it was.
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import type { UseStore } from 'idb-keyval';
 import { AppError } from '../errors';
 import { parseConfig } from '../engine/config';
 import { parseAdapter } from '../engine/lora';
 import { rng } from '../engine/sampler';
 import { worldDir } from '../../../training/world-dir';
 import { exportPool, parsePoolFile, savePool } from './store';
+import { memoryStore } from './testing/memory-store';
 
 const world = worldDir();
 const base = parseConfig(JSON.parse(readFileSync(`${world}/device/config.json`, 'utf8')));
@@ -17,25 +17,6 @@ const pool = JSON.parse(readFileSync(`${world}/device-pool/pool.json`, 'utf8'));
 const id = pool.adapters[0].id as string;
 const weights = new Uint8Array(readFileSync(`${world}/device-pool/${id}/adapter_model.safetensors`));
 const config = JSON.parse(readFileSync(`${world}/device-pool/${id}/adapter_config.json`, 'utf8'));
-
-/** A store over a Map that records every write (to prove none happened). */
-function mapStore(data: Map<IDBValidKey, unknown>): UseStore {
-  return (mode, callback) => {
-    const req = <T>(value: T) => {
-      const r = { result: value } as unknown as IDBRequest<T>;
-      queueMicrotask(() => (r as unknown as { onsuccess?: () => void }).onsuccess?.());
-      return r;
-    };
-    const store = {
-      put: (v: unknown, k: IDBValidKey) => (data.set(k, v), req(k)),
-      get: (k: IDBValidKey) => req(data.get(k)),
-      transaction: {},
-    } as unknown as IDBObjectStore;
-    const out = callback(store);
-    queueMicrotask(() => (store.transaction as unknown as { oncomplete?: () => void }).oncomplete?.());
-    return Promise.resolve(out);
-  };
-}
 
 function mutateBytes(r: () => number, bytes: Uint8Array): Uint8Array {
   const kind = Math.floor(r() * 4);
@@ -65,7 +46,7 @@ describe('fuzzing adapter import', () => {
   it('rejects 1,200 mutated files and configs with typed errors and leaves the store unchanged', async () => {
     const r = rng(20261122);
     const data = new Map<IDBValidKey, unknown>();
-    const store = mapStore(data);
+    const store = memoryStore(data);
     let rejected = 0;
     let accepted = 0;
     const file = exportPool({ ...pool, adapters: [pool.adapters[0]] }, [{ id, config, weights }]);

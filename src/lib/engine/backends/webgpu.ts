@@ -6,8 +6,8 @@
 // buffer write per projection and no reload.
 import { AppError } from '../../errors';
 import type { ModelConfig } from '../config';
-import { TARGETS, type LoraPart, type Target } from '../lora';
-import type { Linear, Weights } from '../model';
+import { stackFactors, TARGETS, type LoraPart, type Target } from '../lora';
+import { ropeTables, type Linear, type Weights } from '../model';
 import type { Backend } from './backend';
 import { ATTENTION, ELEMENTWISE, MATVEC, RMSNORM, ROPE, STORE_KV } from './kernels';
 
@@ -112,16 +112,7 @@ export class WebGpuBackend implements Backend {
     const c = this.cfg;
     const qDim = c.nHeads * c.headDim;
     const kvDim = c.nKvHeads * c.headDim;
-    const half = c.headDim / 2;
-    const cos = new Float32Array(this.ctx * half);
-    const sin = new Float32Array(this.ctx * half);
-    for (let p = 0; p < this.ctx; p++) {
-      for (let i = 0; i < half; i++) {
-        const a = p / Math.pow(c.ropeTheta, (2 * i) / c.headDim);
-        cos[p * half + i] = Math.cos(a);
-        sin[p * half + i] = Math.sin(a);
-      }
-    }
+    const { cos, sin } = ropeTables(c, this.ctx);
     Object.assign(this.buf, {
       x: this.zeros(c.dim), xb: this.zeros(c.dim), xb2: this.zeros(qDim), q: this.zeros(qDim), k: this.zeros(kvDim), v: this.zeros(kvDim),
       hb: this.zeros(c.hiddenDim), hb2: this.zeros(c.hiddenDim), logits: this.zeros(c.vocabSize), att: this.zeros(c.nHeads * this.ctx),
@@ -196,16 +187,9 @@ export class WebGpuBackend implements Backend {
     if (g.parts.length !== lora.parts.length || g.parts.some((p, i) => p !== lora.parts[i])) {
       for (const b of [g.catA, g.catB, g.coef]) b?.destroy();
       g.parts = [...lora.parts];
-      g.rank = g.parts.reduce((s, p) => s + p.r, 0);
+      const { a, b, r } = stackFactors(g.parts, inp, out);
+      g.rank = r;
       if (g.rank > 0) {
-        const a = new Float32Array(g.rank * inp);
-        const b = new Float32Array(out * g.rank);
-        let off = 0;
-        for (const p of g.parts) {
-          a.set(p.a, off * inp);
-          for (let o = 0; o < out; o++) b.set(p.b.subarray(o * p.r, (o + 1) * p.r), o * g.rank + off);
-          off += p.r;
-        }
         [g.catA, g.catB, g.coef] = [this.storage(a), this.storage(b), this.zeros(g.rank)];
         g.u?.destroy();
         g.u = this.zeros(Math.max(g.rank, g.factorRank));
