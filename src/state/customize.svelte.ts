@@ -3,6 +3,7 @@
 // compared with each adapter's indicator, and the resulting blend is set on
 // the engine. Nothing leaves the device.
 import { crayonBlend, type CrayonBlend } from '../lib/pool/blend';
+import { embedExamples } from '../lib/pool/customize';
 import { parseExamples } from '../lib/pool/examples';
 import type { Runtime } from '../lib/runtimes/types';
 
@@ -49,8 +50,7 @@ export class CustomizeState {
       const examples = parseExamples(this.examplesText);
       if (examples.length === 0) throw new Error('Give at least one example, one per line as "input => output".');
       const pool = await this.ensurePool(rt);
-      const texts = await Promise.all(examples.map((e) => rt.renderChat([{ role: 'user', content: e.input }, { role: 'assistant', content: e.output }], false)));
-      const feats = await rt.embed(texts);
+      const feats = await embedExamples(rt, examples);
       const r = crayonBlend(feats, pool.adapters, { tau: this.tau, topK: this.topK });
       this.result = r;
       await rt.setBlend(r.blend); // the plain object: state proxies can't cross postMessage

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isAppError } from '../errors';
-import { crayonBlend, softmax } from './blend';
+import type { Blend } from '../engine/lora';
+import { crayonBlend, lorahubBlend, singleBest, softmax, uniformBlend } from './blend';
 
 const pool = [
   { id: 'a', indicator: [1, 0, 0] },
@@ -49,5 +50,33 @@ describe('Crayon blend weights', () => {
     expect(code(() => crayonBlend([[1, 2]], pool, { tau: 1 }))).toBe('incompatible-adapter');
     expect(code(() => crayonBlend([], pool, { tau: 1 }))).toBe('invalid-argument');
     expect(code(() => crayonBlend([[1, 0, 0]], pool, { tau: 0 }))).toBe('invalid-argument');
+  });
+});
+
+describe('baselines', () => {
+  it('single best puts all weight on the most similar adapter', () => {
+    const r = singleBest([[0.6, 0.8, 0]], pool);
+    expect(r.blend.weights).toEqual({ c: 1 });
+  });
+
+  it('uniform weighs every adapter 1/N', () => {
+    expect(uniformBlend(pool).weights).toEqual({ a: 1 / 3, b: 1 / 3, c: 1 / 3 });
+  });
+
+  it('LoraHub searches factor-blend weights that lower the examples\' loss, within ±1.5, in 40 evaluations', async () => {
+    // A stand-in loss with its minimum at a = 1.2, b = -0.4, c = 0 (what the few-shot loss would be for some pool).
+    const target: Record<string, number> = { a: 1.2, b: -0.4, c: 0 };
+    let calls = 0;
+    const loss = async (b: Blend) => {
+      calls++;
+      expect(b.mode).toBe('factor');
+      return Object.entries(target).reduce((s, [id, t]) => s + (b.weights[id] - t) ** 2, 0);
+    };
+    const r = await lorahubBlend(['a', 'b', 'c'], loss, { seed: 1 });
+    expect(calls).toBe(40);
+    const start = 1.2 ** 2 + 0.4 ** 2;
+    expect(r.loss).toBeLessThan(start / 4);
+    for (const w of Object.values(r.blend.weights)) expect(Math.abs(w)).toBeLessThanOrEqual(1.5);
+    expect(r.blend.weights.a).toBeGreaterThan(0.5);
   });
 });

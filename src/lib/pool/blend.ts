@@ -5,6 +5,7 @@
 import { AppError } from '../errors';
 import type { Blend } from '../engine/lora';
 import { centroid, cosine } from '../router/policy';
+import { cmaes } from './cmaes';
 
 export interface Indicator {
   id: string;
@@ -60,4 +61,45 @@ export function crayonBlend(exampleFeatures: ArrayLike<number>[], pool: Indicato
     blend: { mode: opts.mode ?? 'delta', weights: Object.fromEntries(Object.entries(weights).filter(([, x]) => x > 0)) },
     centroid: mean,
   };
+}
+
+// ---- Baselines, for comparison with Crayon's blend on the same pool. ----
+
+/** Single best: the one adapter whose indicator is most similar to the examples' mean (weight 1). */
+export function singleBest(exampleFeatures: ArrayLike<number>[], pool: Indicator[]): CrayonBlend {
+  // topK 1 keeps exactly the most similar adapter whatever tau is.
+  return crayonBlend(exampleFeatures, pool, { tau: 1, topK: 1 });
+}
+
+/** Uniform: every adapter of the pool at weight 1/N, ignoring the examples. */
+export function uniformBlend(pool: Indicator[], mode: 'delta' | 'factor' = 'delta'): Blend {
+  if (pool.length === 0) throw new AppError('invalid-argument', 'The adapter pool is empty.');
+  return { mode, weights: Object.fromEntries(pool.map((p) => [p.id, 1 / pool.length])) };
+}
+
+export interface LoraHubOptions {
+  /** Objective evaluations (LoraHub's "inference steps"); default 40. */
+  steps?: number;
+  /** L1 penalty on the weights; default 0.05 (LoraHub's). */
+  l1?: number;
+  /** Weight bounds; default ±1.5 (LoraHub's). */
+  bound?: number;
+  seed?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * LoraHub (Huang et al., 2023): a gradient-free search (CMA-ES here) for the
+ * factor-blend weights that minimize the few-shot examples' loss plus
+ * l1·mean|w|, starting from all zeros. `exampleLoss` scores a blend on the
+ * user's examples (mean token cross-entropy of the outputs).
+ */
+export async function lorahubBlend(ids: string[], exampleLoss: (blend: Blend) => Promise<number>, opts: LoraHubOptions = {}): Promise<{ blend: Blend; loss: number; evaluations: number }> {
+  if (ids.length === 0) throw new AppError('invalid-argument', 'The adapter pool is empty.');
+  const l1 = opts.l1 ?? 0.05;
+  const bound = opts.bound ?? 1.5;
+  const toBlend = (x: number[]): Blend => ({ mode: 'factor', weights: Object.fromEntries(ids.map((id, i) => [id, x[i]])) });
+  const objective = async (x: number[]) => (await exampleLoss(toBlend(x))) + (l1 * x.reduce((s, v) => s + Math.abs(v), 0)) / x.length;
+  const r = await cmaes(objective, { x0: new Array(ids.length).fill(0), sigma0: bound / 3, budget: opts.steps ?? 40, lower: -bound, upper: bound, seed: opts.seed, signal: opts.signal });
+  return { blend: toBlend(r.x), loss: r.f, evaluations: r.evaluations };
 }
