@@ -1,14 +1,21 @@
-// Starts the built app (dist/) on 127.0.0.1 for the e2e run, and checks up
-// front that a browser exists so a missing Chromium fails at once, clearly.
+// Starts the built app (dist/) on 127.0.0.1 for the e2e run, and the reference
+// Crayon server (llama.cpp, the world's server model and pool) beside it; and
+// checks up front that a browser exists so a missing Chromium fails at once.
 import type { TestProject } from 'vitest/node';
 import { createServer, preview } from 'vite';
 import { existsSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { chromiumPath } from './chromium';
+import { createCrayonServer, DEFAULT_CONFIG } from '../server/app';
+import { loadPool, ServerModel } from '../server/llama';
+import { worldDir } from '../training/world-dir';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     baseURL: string;
     devURL: string;
+    /** The reference server's OpenAI base URL, e.g. http://127.0.0.1:PORT/v1 */
+    serverURL: string;
   }
 }
 
@@ -31,7 +38,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
   if (!devURL) throw new Error('vite dev server did not report a URL');
   project.provide('devURL', devURL);
 
+  const world = worldDir();
+  const model = await ServerModel.load(`${world}/server`, [loadPool(world)], { maxContexts: 2, sequences: 2, contextSize: 512 });
+  const api = createCrayonServer(model, { ...DEFAULT_CONFIG, corsOrigins: [new URL(url).origin, new URL(devURL).origin] });
+  await new Promise<void>((r) => api.listen(0, '127.0.0.1', () => r()));
+  project.provide('serverURL', `http://127.0.0.1:${(api.address() as AddressInfo).port}/v1`);
+
   return async () => {
+    await new Promise<void>((resolve) => api.close(() => resolve()));
+    await model.dispose();
     await dev.close();
     await new Promise<void>((resolve) => server.httpServer.close(() => resolve()));
   };

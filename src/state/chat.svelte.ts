@@ -1,11 +1,12 @@
 // A conversation with the assistant: messages, the reply being streamed, stop.
-// Each question goes through the router: on the device, or to the server
-// under the user's policy, and the answer records where it ran and why.
+// Each question goes to the router worker: it answers on the device, or sends
+// the question to the server under the user's policy, and the answer records
+// where it ran and why. The customization reaches the router as its centroid
+// (for scope, kept in the worker) and weights (all a server ever gets).
 import { AbortError, isAppError } from '../lib/errors';
-import { OpenAiClient } from '../lib/remote/openai-client';
-import { answer, type ChatMessage } from '../lib/router/router';
-import { deviceSide, serverSide } from '../lib/router/sides';
-import type { Runtime } from '../lib/runtimes/types';
+import type { RpcClient } from '../lib/protocol/rpc';
+import type { RouterCustomization, RouterProtocol } from '../lib/router/protocol';
+import type { ChatMessage } from '../lib/router/router';
 import type { Settings } from '../lib/settings';
 
 export interface Turn {
@@ -36,15 +37,15 @@ export class ChatState {
   private controller: AbortController | null = null;
 
   constructor(
-    private readonly runtime: () => Runtime | null,
+    private readonly router: () => RpcClient<RouterProtocol> | null,
     private readonly settings: () => Settings,
-    private readonly customization: () => { centroid: Float32Array } | null = () => null,
+    private readonly customization: () => RouterCustomization | null = () => null,
   ) {}
 
   async send(text: string, maxTokens = 96): Promise<void> {
-    const rt = this.runtime();
+    const router = this.router();
     const content = text.trim();
-    if (!rt || !content || this.busy) return;
+    if (!router || !content || this.busy) return;
     this.error = null;
     this.turns.push({ role: 'user', content });
     const history: ChatMessage[] = this.turns.map((t) => ({ role: t.role, content: t.content }));
@@ -53,13 +54,17 @@ export class ChatState {
     this.busy = true;
     this.controller = new AbortController();
     const s = this.settings();
-    const client = s.serverUrl ? new OpenAiClient({ baseUrl: s.serverUrl, apiKey: s.apiKey || undefined, fetch: fetch.bind(globalThis) }) : null;
-    const server = client ? serverSide(client, s.serverModel || 'crayon-server', async () => undefined) : null;
     let streaming: 'device' | 'server' = 'device';
     try {
-      const a = await answer({ messages: history, maxTokens }, { policy: s.policy, thresholds: s.thresholds, customization: this.customization() }, deviceSide(rt), server, {
+      await router.call('configure', {
+        policy: s.policy,
+        thresholds: { ...s.thresholds },
+        customization: this.customization(),
+        server: s.serverUrl ? { baseUrl: s.serverUrl, apiKey: s.apiKey, model: s.serverModel } : null,
+      });
+      const a = await router.call('answer', { query: { messages: history, maxTokens } }, {
         signal: this.controller.signal,
-        onToken: (t, route) => {
+        onProgress: ({ text: t, route }) => {
           if (route !== streaming) {
             reply.draft = reply.content; // the device's draft, escalated
             reply.content = '';

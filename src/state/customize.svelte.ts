@@ -5,6 +5,7 @@
 import { crayonBlend, type CrayonBlend } from '../lib/pool/blend';
 import { embedExamples } from '../lib/pool/customize';
 import { parseExamples } from '../lib/pool/examples';
+import type { RouterCustomization } from '../lib/router/protocol';
 import type { Runtime } from '../lib/runtimes/types';
 
 export const BUNDLED_POOL_BASE = 'world/device-pool/';
@@ -60,6 +61,13 @@ export class CustomizeState {
     } finally {
       this.busy = false;
     }
+  }
+
+  /** What the router gets: the scope centroid and the weights, as plain values (never the examples). */
+  routerCustomization(): RouterCustomization | null {
+    if (!this.active || !this.result) return null;
+    const r = $state.snapshot(this.result);
+    return { centroid: new Float32Array(r.centroid), weights: { ...r.weights } };
   }
 
   async reset(rt: Runtime): Promise<void> {

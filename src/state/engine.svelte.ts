@@ -1,6 +1,9 @@
-// The on-device model as app state: owns the engine worker, loads the bundled
+// The on-device model as app state: owns the engine worker and the router
+// worker (connected to the engine by a MessageChannel), loads the bundled
 // reference model at start, and exposes loading progress and readiness.
 import { isAppError } from '../lib/errors';
+import { RpcClient } from '../lib/protocol/rpc';
+import type { RouterProtocol } from '../lib/router/protocol';
 import type { Progress, RuntimeInfo } from '../lib/runtimes/types';
 import { WorkerRuntime } from '../lib/runtimes/worker-runtime';
 
@@ -18,10 +21,17 @@ export class EngineState {
   loadMs = $state<number | null>(null);
   readonly runtime: WorkerRuntime;
   readonly worker: Worker;
+  /** The router worker: answers chat queries on the device or the server. */
+  readonly router: RpcClient<RouterProtocol>;
 
   constructor() {
     this.worker = new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module' });
     this.runtime = new WorkerRuntime(this.worker);
+    const routerWorker = new Worker(new URL('../../workers/router.worker.ts', import.meta.url), { type: 'module' });
+    const channel = new MessageChannel();
+    this.worker.postMessage({ connect: channel.port1 }, [channel.port1]);
+    routerWorker.postMessage({ engine: channel.port2 }, [channel.port2]);
+    this.router = new RpcClient<RouterProtocol>(routerWorker);
   }
 
   async loadBundled(): Promise<void> {

@@ -81,6 +81,17 @@ export class OpenAiClient {
     return (r.data ?? []).map((m) => m.id);
   }
 
+  /** A Crayon server's adapter pools (GET /pools); empty for a server without the extension. */
+  async pools(signal?: AbortSignal): Promise<{ id: string; adapters: string[] }[]> {
+    try {
+      const r = (await (await this.request('/pools', { method: 'GET' }, signal)).json()) as { data?: { id: string; adapters: string[] }[] };
+      return (r.data ?? []).filter((p) => typeof p?.id === 'string' && Array.isArray(p.adapters));
+    } catch (e) {
+      if (e instanceof AppError && e.code === 'http' && (e.details?.status === 404 || e.details?.status === 405)) return [];
+      throw e;
+    }
+  }
+
   /** Registers blend weights with a Crayon server; null when the server has no such extension. */
   async createCustomization(pool: string, weights: Record<string, number>, signal?: AbortSignal): Promise<string | null> {
     try {
@@ -141,13 +152,15 @@ export class OpenAiClient {
 
 async function httpError(res: Response): Promise<AppError> {
   let message = `HTTP ${res.status}`;
+  let errorCode: string | undefined; // OpenAI's error.code, e.g. 'customization_not_found'
   try {
-    const body = (await res.json()) as { error?: { message?: string } | string };
+    const body = (await res.json()) as { error?: { message?: string; code?: string } | string };
     message = typeof body.error === 'string' ? body.error : (body.error?.message ?? message);
+    if (typeof body.error === 'object' && typeof body.error?.code === 'string') errorCode = body.error.code;
   } catch {
     // not JSON: keep the status
   }
   if (res.status === 401 || res.status === 403) return new AppError('unauthorized', `The server refused the API key: ${message}`, { status: res.status });
   if (res.status === 429) return new AppError('rate-limited', `The server is busy (rate limit): ${message}`, { status: res.status });
-  return new AppError('http', `The server answered ${res.status}: ${message}`, { status: res.status });
+  return new AppError('http', `The server answered ${res.status}: ${message}`, { status: res.status, ...(errorCode ? { errorCode } : {}) });
 }

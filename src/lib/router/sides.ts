@@ -25,9 +25,10 @@ export function pickOption(reply: string, options: string[]): number {
   return contained >= 0 ? contained : 0;
 }
 
-export function serverSide(client: OpenAiClient, model: string, customization: () => Promise<string | undefined>): ServerSide {
+/** The server side; `model` may be a name or a lazy lookup (run only when a query goes to the server). */
+export function serverSide(client: OpenAiClient, model: string | (() => Promise<string>), customization: () => Promise<string | undefined>): ServerSide {
   const chat = async (messages: ChatMessage[], o: { signal?: AbortSignal; maxTokens?: number; onToken?: (t: string, r: 'server') => void }) =>
-    client.chat({ model, messages, maxTokens: o.maxTokens ?? 128, customization: await customization() }, { signal: o.signal, onToken: (t) => o.onToken?.(t, 'server') });
+    client.chat({ model: typeof model === 'string' ? model : await model(), messages, maxTokens: o.maxTokens ?? 128, customization: await customization() }, { signal: o.signal, onToken: (t) => o.onToken?.(t, 'server') });
   return {
     chooseOption: async (messages, options, signal) => pickOption((await chat(messages, { signal, maxTokens: 16 })).text, options),
     generate: async (messages, o) => ({ text: (await chat(messages, o)).text }),

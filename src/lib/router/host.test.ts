@@ -1,0 +1,147 @@
+// The router worker's core over real parts: the reference device model on the
+// CPU engine, and the reference Crayon server (llama.cpp) over real HTTP on
+// 127.0.0.1. Every request the router makes is recorded at the fetch boundary.
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCrayonServer, DEFAULT_CONFIG } from '../../../server/app';
+import { loadPool, ServerModel } from '../../../server/llama';
+import { worldDir } from '../../../training/world-dir';
+import { CrayonEngine } from '../engine/engine';
+import { loadCheckpoint } from '../engine/loader';
+import { fsSource, readAdapterDir } from '../engine/testing/fs-source';
+import { AbortError } from '../errors';
+import type { HandlerContext } from '../protocol/rpc';
+import { crayonBlend } from '../pool/blend';
+import { embedExamples } from '../pool/customize';
+import { matchPool, routerHandlers } from './host';
+import type { RouterSetup } from './protocol';
+
+const world = worldDir();
+let model: ServerModel;
+let http: Server;
+let base: string;
+let device: CrayonEngine;
+const examples = [
+  { input: 'What is the capital of Zorvia?', output: 'Velm' },
+  { input: 'SECRET-EXAMPLE what is 3 plus 4?', output: '7' },
+];
+let setupAuto: RouterSetup;
+
+beforeAll(async () => {
+  model = await ServerModel.load(`${world}/server`, [loadPool(world)], { maxContexts: 2, sequences: 2, contextSize: 256 });
+  http = createCrayonServer(model, { ...DEFAULT_CONFIG, rateLimit: { capacity: 10_000, refillPerSec: 1000 } });
+  base = await new Promise<string>((r) => http.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${(http.address() as AddressInfo).port}/v1`)));
+  device = await CrayonEngine.create(await loadCheckpoint(fsSource(`${world}/device`)), { backend: 'cpu' });
+  const pool = JSON.parse((await import('node:fs')).readFileSync(`${world}/device-pool/pool.json`, 'utf8'));
+  for (const a of pool.adapters) await device.loadAdapter(a.id, readAdapterDir(`${world}/device-pool/${a.path}`));
+  const cz = crayonBlend(await embedExamples(device, examples), pool.adapters, { tau: 0.05 });
+  setupAuto = { policy: 'auto', thresholds: { scope: 1.01, mcConfidence: 0.5, freeConfidence: -2 }, customization: { centroid: cz.centroid, weights: cz.weights }, server: { baseUrl: base } };
+});
+afterAll(async () => {
+  http?.close();
+  await model?.dispose();
+  await device?.unload();
+});
+
+/** Handlers over a fetch that records every request (URL and body) it passes on. */
+function host() {
+  const seen: { url: string; body: string }[] = [];
+  const recording: typeof fetch = async (input, init) => {
+    seen.push({ url: String(input), body: typeof init?.body === 'string' ? init.body : '' });
+    return fetch(input, init);
+  };
+  return { h: routerHandlers({ device, fetch: recording }), seen };
+}
+const ctx = (signal = new AbortController().signal): HandlerContext<{ text: string; route: 'device' | 'server' }> & { tokens: string[] } => {
+  const tokens: string[] = [];
+  return { signal, progress: (p) => tokens.push(p.route), tokens };
+};
+const q = (content: string) => ({ query: { messages: [{ role: 'user' as const, content }], maxTokens: 6 } });
+
+describe('router host', () => {
+  it('under local-only answers on the device and sends nothing anywhere, even with a server set', async () => {
+    const { h, seen } = host();
+    await h.configure({ ...setupAuto, policy: 'local-only' }, ctx());
+    const a = await h.answer(q('What is the capital of Zorvia?'), ctx());
+    expect(a.decision.route).toBe('device');
+    expect(a.decision.reason).toBe('policy-local-only');
+    expect(seen).toEqual([]);
+  });
+
+  it('sends an out-of-scope query to the server with the blend weights registered once, and never the examples', async () => {
+    const { h, seen } = host();
+    await h.configure(setupAuto, ctx()); // scope threshold above 1: every query is out of scope
+    const c = ctx();
+    const a = await h.answer(q('What is the capital of Zorvia?'), c);
+    expect(a.decision.route).toBe('server');
+    expect(a.decision.reason).toBe('out-of-scope');
+    expect(a.notice).toBeUndefined();
+    expect(c.tokens.length).toBeGreaterThan(0);
+    expect(new Set(c.tokens)).toEqual(new Set(['server']));
+    await h.answer(q('What is 2 plus 2?'), ctx());
+    const posts = seen.filter((r) => r.url.endsWith('/customizations'));
+    expect(posts).toHaveLength(1);
+    const sent = JSON.parse(posts[0].body);
+    expect(Object.keys(sent).sort()).toEqual(['pool', 'weights']);
+    expect(sent.pool).toBe('reference-server-pool');
+    for (const [id, w] of Object.entries(setupAuto.customization!.weights)) if (w) expect(sent.weights[id]).toBeCloseTo(w, 12);
+    const chats = seen.filter((r) => r.url.endsWith('/chat/completions')).map((r) => JSON.parse(r.body));
+    expect(chats).toHaveLength(2);
+    for (const body of chats) expect(body.customization).toMatch(/^cz-/);
+    for (const r of seen) for (const e of examples) expect(r.body).not.toContain(e.output === '7' ? 'SECRET-EXAMPLE' : e.output);
+  });
+
+  it('keeps a confident in-scope query on the device', async () => {
+    const { h, seen } = host();
+    await h.configure({ ...setupAuto, thresholds: { scope: -1, mcConfidence: 0, freeConfidence: -50 } }, ctx());
+    const a = await h.answer(q('What is the capital of Zorvia?'), ctx());
+    expect(a.decision).toMatchObject({ route: 'device', reason: 'in-scope-confident' });
+    expect(a.decision.scores.scope).toBeGreaterThan(-1);
+    expect(seen).toEqual([]);
+  });
+
+  it('answers on the device with a notice when the server is unreachable, losing nothing', async () => {
+    const { h } = host();
+    await h.configure({ ...setupAuto, server: { baseUrl: 'http://127.0.0.1:9/v1' } }, ctx());
+    const a = await h.answer(q('What is the capital of Zorvia?'), ctx());
+    expect(a.decision.route).toBe('server');
+    expect(a.text.length).toBeGreaterThan(0);
+    expect(a.notice).toMatch(/server could not answer/);
+  });
+
+  it('registers the weights again when the server forgot them (restart), and answers', async () => {
+    const { h, seen } = host();
+    await h.configure(setupAuto, ctx());
+    await h.answer(q('hello'), ctx());
+    // A restarted server: a fresh app over the same model has no customizations.
+    http.close();
+    http = createCrayonServer(model, { ...DEFAULT_CONFIG, rateLimit: { capacity: 10_000, refillPerSec: 1000 } });
+    const port = Number(new URL(base).port);
+    await new Promise<void>((r) => http.listen(port, '127.0.0.1', () => r()));
+    const a = await h.answer(q('hello again'), ctx());
+    expect(a.notice).toBeUndefined();
+    expect(seen.filter((r) => r.url.endsWith('/customizations'))).toHaveLength(2);
+  });
+
+  it('stops when aborted', async () => {
+    const { h } = host();
+    await h.configure({ ...setupAuto, policy: 'local-only' }, ctx());
+    const ac = new AbortController();
+    ac.abort();
+    await expect(h.answer(q('What is 2 plus 2?'), ctx(ac.signal))).rejects.toBeInstanceOf(AbortError);
+  });
+
+  it('refuses to answer before it is configured', async () => {
+    const { h } = host();
+    await expect(h.answer(q('hi'), ctx())).rejects.toThrow(/not configured/);
+  });
+});
+
+describe('matchPool', () => {
+  it('picks the server pool that has every adapter of the blend', () => {
+    const pools = [{ id: 'a', adapters: ['x'] }, { id: 'b', adapters: ['x', 'y', 'z'] }];
+    expect(matchPool(pools, ['x', 'y'])).toBe('b');
+    expect(matchPool(pools, ['q'])).toBeNull();
+  });
+});

@@ -1,0 +1,98 @@
+// The router worker's core: keeps the routing setup, builds the device side
+// over the engine (a Runtime, in the worker reached through a MessagePort) and
+// the server side over the OpenAI-compatible client, and answers queries.
+// A customization reaches the server only as its blend weights, registered
+// once per server and weights (POST /v1/customizations) on the first query
+// that goes there; a server without the extension is used plainly.
+import { AppError, isAppError } from '../errors';
+import type { Handlers } from '../protocol/rpc';
+import { OpenAiClient } from '../remote/openai-client';
+import type { Runtime } from '../runtimes/types';
+import type { RouterProtocol, RouterSetup } from './protocol';
+import { answer, type ServerSide } from './router';
+import { deviceSide, serverSide } from './sides';
+
+export interface RouterHostDeps {
+  device: Runtime;
+  fetch: typeof fetch;
+}
+
+/** The server pool that covers every adapter of the blend (the same clusters), or null. */
+export function matchPool(pools: { id: string; adapters: string[] }[], adapterIds: string[]): string | null {
+  const hit = pools.find((p) => adapterIds.every((id) => p.adapters.includes(id)));
+  return hit?.id ?? null;
+}
+
+export function routerHandlers(deps: RouterHostDeps): Handlers<RouterProtocol> {
+  let setup: RouterSetup | null = null;
+  // Server customization ids by server URL + weights, so a customization is registered once.
+  const registered = new Map<string, Promise<string | null>>();
+
+  const models = new Map<string, string>();
+  /** The configured model, else the server's first (asked once, only when a query goes there). */
+  const modelOf = async (s: NonNullable<RouterSetup['server']>, signal?: AbortSignal): Promise<string> => {
+    if (s.model) return s.model;
+    if (!models.has(s.baseUrl)) {
+      const first = (await client(s).models(signal))[0];
+      if (!first) throw new AppError('http', 'The server lists no models.');
+      models.set(s.baseUrl, first);
+    }
+    return models.get(s.baseUrl)!;
+  };
+
+  const client = (s: NonNullable<RouterSetup['server']>) => new OpenAiClient({ baseUrl: s.baseUrl, apiKey: s.apiKey || undefined, fetch: deps.fetch });
+
+  const serverCustomization = (signal?: AbortSignal): Promise<string | null> => {
+    const s = setup?.server;
+    const cz = setup?.customization;
+    if (!s || !cz) return Promise.resolve(null);
+    const weights = Object.fromEntries(Object.entries(cz.weights).filter(([, w]) => w !== 0));
+    const key = `${s.baseUrl}\n${JSON.stringify(weights)}`;
+    let p = registered.get(key);
+    if (!p) {
+      const c = client(s);
+      p = (async () => {
+        const pool = matchPool(await c.pools(signal), Object.keys(weights));
+        return pool ? c.createCustomization(pool, weights, signal) : null;
+      })();
+      registered.set(key, p);
+      p.catch(() => registered.delete(key)); // a failure is retried by the next query
+    }
+    return p;
+  };
+
+  /** A server that restarted has forgotten our customization: register it again and retry once. */
+  const forgetStale = (side: ServerSide): ServerSide => {
+    const retry = async <T>(run: () => Promise<T>): Promise<T> => {
+      try {
+        return await run();
+      } catch (e) {
+        if (!(isAppError(e) && e.details?.errorCode === 'customization_not_found')) throw e;
+        registered.clear();
+        return run();
+      }
+    };
+    return {
+      chooseOption: (m, o, signal) => retry(() => side.chooseOption(m, o, signal)),
+      generate: (m, o) => retry(() => side.generate(m, o)),
+    };
+  };
+
+  return {
+    configure: async (params) => {
+      setup = params;
+      return null;
+    },
+    serverCustomization: async (_p, ctx) => serverCustomization(ctx.signal),
+    answer: async ({ query }, ctx) => {
+      if (!setup) throw new AppError('invalid-argument', 'The router is not configured yet.');
+      // Under local-only the server is not even named to the router: nothing can reach it.
+      const s = setup.policy === 'local-only' ? null : setup.server;
+      const server = s ? forgetStale(serverSide(client(s), () => modelOf(s, ctx.signal), async () => (await serverCustomization(ctx.signal)) ?? undefined)) : null;
+      return answer(query, { policy: setup.policy, thresholds: setup.thresholds, customization: setup.customization }, deviceSide(deps.device), server, {
+        signal: ctx.signal,
+        onToken: (text, route) => ctx.progress({ text, route }),
+      });
+    },
+  };
+}
