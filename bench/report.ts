@@ -59,5 +59,49 @@ if (server) {
   out.push('', `Target: errors = 0 with ≥ 50 clients: ${mark(server.errors === 0 && server.clients >= 50)}. ${server.method}.`, '', prov(server), '');
 }
 
+const blending = read('blending');
+if (blending) {
+  const a = blending.acc;
+  const t = blending.time_ms;
+  out.push('## Blending methods (`npm run bench:blend` → `bench/results/blending.json`)', '');
+  out.push(`Every customized task of the reference world (${blending.setup.tasks.length}), ${blending.setup.examples} examples drawn from its train split with ${blending.setup.seeds} seeds; multiple-choice accuracy on its whole test split (${blending.setup.testItemsPerTask} items), device model on the CPU engine in Node. τ = ${blending.calibration.chosen.tau} and top-k = ${blending.calibration.chosen.topK || 'all'} were chosen on the pool tasks' validation data (validation accuracy ${f(blending.calibration.chosen.validationAcc, 3)}). LoraHub: CMA-ES, 40 evaluations of the examples' loss + 0.05·mean|w|, weights in [−1.5, 1.5], factor blend.`, '');
+  out.push('| method | accuracy | time to customize (median) |', '|---|---|---|');
+  out.push(`| base (no adapter) | ${f(a.base, 3)} | |`);
+  out.push(`| single best (highest similarity) | ${f(a.single, 3)} | |`);
+  out.push(`| uniform blend | ${f(a.uniform, 3)} | |`);
+  out.push(`| LoraHub | ${f(a.lorahub, 3)} | ${f(t.lorahub, 0)} ms |`);
+  out.push(`| **Crayon** | ${f(a.crayon, 3)} | ${f(t.crayon, 2)} ms (weights from embedded examples: ${f(t.crayon_weights_only, 3)} ms) |`);
+  out.push(`| oracle LoRA (upper bound) | ${f(a.oracle, 3)} | |`);
+  out.push('', '| target | status |', '|---|---|');
+  out.push(`| acc.crayon ≥ acc.lorahub | ${mark(blending.targets.crayon_ge_lorahub)} |`);
+  out.push(`| acc.crayon ≥ acc.single + 0.02 | ${mark(blending.targets.crayon_ge_single_plus_0_02)} |`);
+  out.push(`| time_ms.crayon ≤ time_ms.lorahub / 100 (ratio ${f(t.lorahub / t.crayon, 0)}×) | ${mark(blending.targets.crayon_time_le_lorahub_over_100)} |`);
+  out.push(`| weights ≤ 50 ms from embedded examples | ${mark(blending.targets.crayon_weights_le_50ms)} |`);
+  out.push('', `The paper's device model: single LoRA 40.7 %, LoraHub 42.4 %, Crayon 44.6 %.`, '');
+  out.push('| customized task | base | single | uniform | LoraHub | Crayon | oracle |', '|---|---|---|---|---|---|---|');
+  for (const [task, r] of Object.entries(blending.per_task as Record<string, Json>)) out.push(`| ${task} | ${f(r.base, 2)} | ${f(r.single, 2)} | ${f(r.uniform, 2)} | ${f(r.lorahub, 2)} | ${f(r.crayon, 2)} | ${f(r.oracle, 2)} |`);
+  out.push('', prov(blending), '');
+}
+
+const routing = read('routing');
+if (routing) {
+  const th = routing.thresholds;
+  out.push('## Device–server routing (`npm run bench:route` → `bench/results/routing.json`)', '');
+  out.push(`Each customized task: the device customized from ${routing.setup.examples} examples (Crayon blend), the reference server given the same weights for its own pool; ${routing.setup.queriesPerTaskAndSplit} queries per task and split, half the task's own items (in scope) and half from pool tasks (out of scope). Thresholds chosen on validation splits (scope: best separation, Youden's J; confidence: best hybrid accuracy with the device still answering at least ${(1 - routing.setup.maxServerShare) * 100} % of in-scope queries), reported on test splits.`, '');
+  out.push(`Calibrated defaults (shipped in \`src/lib/calibration.json\`): scope ${f(th.scope, 3)}, multiple-choice confidence ${f(th.mcConfidence, 3)}, free-form confidence ${f(th.freeConfidence, 2)}. Scope on test: ${f(routing.scope.test.tpr * 100, 1)} % of in-scope queries kept, ${f(routing.scope.test.fpr * 100, 1)} % of out-of-scope ones wrongly kept.`, '');
+  out.push('| answers | local only | server only | auto (calibrated) | server share (auto) | scope only | server share (scope only) |', '|---|---|---|---|---|---|---|');
+  for (const k of ['mc', 'free'] as const) {
+    const r = routing.test[k];
+    out.push(`| ${k === 'mc' ? 'multiple choice' : 'free form (exact match)'} | ${f(r.local_only, 3)} | ${f(r.server_only, 3)} | ${f(r.auto.acc, 3)} | ${f(r.auto.serverShare * 100, 0)} % | ${f(r.scope_only.acc, 3)} | ${f(r.scope_only.serverShare * 100, 0)} % |`);
+  }
+  out.push('', '![accuracy against the share of queries sent to the server](bench/results/routing.svg)', '', prov(routing), '');
+}
+
 writeFileSync('BENCHMARKS.md', out.join('\n'));
+
+// The defaults the app ships: τ/top-k from the blending calibration, thresholds from the routing one.
+const calibration: Json = {};
+if (blending) calibration.blend = { tau: blending.calibration.chosen.tau, topK: blending.calibration.chosen.topK, source: 'npm run bench:blend (pool tasks\' validation data)' };
+if (routing) calibration.routing = { thresholds: routing.thresholds, source: 'npm run bench:route (validation splits of the reference world)' };
+writeFileSync('src/lib/calibration.json', JSON.stringify(calibration, null, 2) + '\n');
 console.log('wrote BENCHMARKS.md');

@@ -1,6 +1,7 @@
 // The user's settings: routing policy and thresholds, and the server to send
 // escalated queries to. Kept on the device; the API key is sent only to that
 // server. Loading tolerates anything stored by an older or broken version.
+import calibration from './calibration.json';
 import type { RoutingPolicy, Thresholds } from './router/policy';
 
 export interface Settings {
@@ -13,10 +14,13 @@ export interface Settings {
   serverModel: string;
 }
 
-/** Defaults; thresholds are replaced by the calibrated ones shipped with the reference world when present. */
+/** Routing thresholds calibrated on the reference world's validation data (npm run bench:route, then bench:report). */
+const calibrated = (calibration as { routing?: { thresholds?: Thresholds } }).routing?.thresholds;
+
+/** Defaults: the calibrated thresholds when the calibration file has them. */
 export const DEFAULT_SETTINGS: Settings = {
   policy: 'auto',
-  thresholds: { scope: 0.5, mcConfidence: 0.5, freeConfidence: -2 },
+  thresholds: calibrated ?? { scope: 0.5, mcConfidence: 0.5, freeConfidence: -2 },
   serverUrl: 'http://127.0.0.1:8787/v1',
   apiKey: '',
   serverModel: '',

@@ -2,6 +2,7 @@
 // adapters are loaded into the engine once; the user's examples are embedded,
 // compared with each adapter's indicator, and the resulting blend is set on
 // the engine. Nothing leaves the device.
+import calibration from '../lib/calibration.json';
 import { crayonBlend, type CrayonBlend } from '../lib/pool/blend';
 import { embedExamples } from '../lib/pool/customize';
 import { parseExamples } from '../lib/pool/examples';
@@ -10,6 +11,9 @@ import type { Runtime } from '../lib/runtimes/types';
 
 export const BUNDLED_POOL_BASE = 'world/device-pool/';
 
+/** τ and top-k chosen on the pool tasks' validation data (npm run bench:blend, then bench:report). */
+const DEFAULT_BLEND: { tau: number; topK: number } = (calibration as { blend?: { tau: number; topK: number } }).blend ?? { tau: 0.02, topK: 0 };
+
 interface PoolJson {
   id: string;
   adapters: { id: string; path: string; indicator: number[]; topTasks?: { task: string }[] }[];
@@ -17,8 +21,8 @@ interface PoolJson {
 
 export class CustomizeState {
   examplesText = $state('');
-  tau = $state(0.02);
-  topK = $state(0);
+  tau = $state(DEFAULT_BLEND.tau);
+  topK = $state(DEFAULT_BLEND.topK);
   result = $state<CrayonBlend | null>(null);
   active = $state(false);
   busy = $state(false);

@@ -31,6 +31,7 @@ export class Tokenizer {
   }
 
   decode(ids: number[]): string {
+    if (ids.length === 0) return ''; // transformers.js throws on an empty list (a reply that ends at once)
     return this.tok.decode(ids, { skip_special_tokens: false });
   }
 

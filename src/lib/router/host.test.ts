@@ -16,6 +16,7 @@ import { crayonBlend } from '../pool/blend';
 import { embedExamples } from '../pool/customize';
 import { matchPool, routerHandlers } from './host';
 import type { RouterSetup } from './protocol';
+import type { Answer, Query } from './router';
 
 const world = worldDir();
 let model: ServerModel;
@@ -51,7 +52,10 @@ function host() {
     seen.push({ url: String(input), body: typeof init?.body === 'string' ? init.body : '' });
     return fetch(input, init);
   };
-  return { h: routerHandlers({ device, fetch: recording }), seen };
+  const handlers = routerHandlers({ device, fetch: recording });
+  // answer() returns a plain Answer (never a Transfer): typed so here.
+  const h = { configure: handlers.configure, answer: (p: { query: Query }, c: Parameters<typeof handlers.answer>[1]) => handlers.answer(p, c) as Promise<Answer> };
+  return { h, seen };
 }
 const ctx = (signal = new AbortController().signal): HandlerContext<{ text: string; route: 'device' | 'server' }> & { tokens: string[] } => {
   const tokens: string[] = [];

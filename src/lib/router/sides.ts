@@ -10,7 +10,8 @@ export function deviceSide(rt: Runtime): DeviceSide {
     scoreOptions: async (messages, options, signal) => (await rt.score({ messages }, options, { signal })).sum,
     generate: async (messages, o) => {
       const r = await rt.generate({ messages, maxTokens: o.maxTokens ?? 128 }, { signal: o.signal, onToken: (t) => o.onToken?.(t, 'device') });
-      const mean = r.logprobs.length ? r.logprobs.reduce((a, b) => a + b, 0) / r.logprobs.length : 0;
+      // An empty reply (the model ended at once) is no evidence of knowing the answer: least confident.
+      const mean = r.logprobs.length ? r.logprobs.reduce((a, b) => a + b, 0) / r.logprobs.length : -Infinity;
       return { text: r.text, meanLogprob: mean };
     },
   };
