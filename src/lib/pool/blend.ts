@@ -40,6 +40,9 @@ export function crayonBlend(exampleFeatures: ArrayLike<number>[], pool: Indicato
   if (exampleFeatures.length === 0) throw new AppError('invalid-argument', 'Give at least one example.');
   if (pool.length === 0) throw new AppError('invalid-argument', 'The adapter pool is empty.');
   const mean = centroid(exampleFeatures);
+  const all = pool;
+  pool = pool.filter((p) => p.indicator.length > 0); // adapters imported without examples have no indicator
+  if (pool.length === 0) throw new AppError('invalid-argument', 'No adapter in the pool has an indicator to compare the examples with.');
   for (const p of pool) {
     if (p.indicator.length !== mean.length) {
       throw new AppError('incompatible-adapter', `Adapter "${p.id}" has an indicator of ${p.indicator.length} values, but the model's feature has ${mean.length}: the pool was built for another base model.`);
@@ -54,7 +57,7 @@ export function crayonBlend(exampleFeatures: ArrayLike<number>[], pool: Indicato
     const s = w.reduce((a, b) => a + b, 0);
     w = w.map((x) => x / s);
   }
-  const weights = Object.fromEntries(pool.map((p, i) => [p.id, w[i]]));
+  const weights = Object.fromEntries([...all.map((p) => [p.id, 0] as const), ...pool.map((p, i) => [p.id, w[i]] as const)]);
   return {
     similarities: Object.fromEntries(pool.map((p, i) => [p.id, sims[i]])),
     weights,

@@ -3,7 +3,7 @@
 // (PEFT config + safetensors bytes), and saved customizations. A whole pool is
 // written in one transaction, so an interrupted import leaves nothing half
 // written; a full disk is a typed `quota-exceeded` error and loses nothing.
-import { del, delMany, entries, get, getMany, setMany, type UseStore } from 'idb-keyval';
+import { del, delMany, entries, get, getMany, promisifyRequest, setMany, type UseStore } from 'idb-keyval';
 import { AppError } from '../errors';
 import type { ModelConfig } from '../engine/config';
 import { parseAdapter } from '../engine/lora';
@@ -74,6 +74,42 @@ export async function deletePool(store: UseStore, id: string): Promise<void> {
   const manifest = await get<PoolManifest>(poolKey(id), store);
   if (!manifest) return;
   await delMany([poolKey(id), ...manifest.adapters.map((a) => adapterKey(id, a.id))], store);
+}
+
+/**
+ * Adds adapters to a pool (created if absent) in one transaction, after every
+ * one is checked against the base model. An adapter without an indicator
+ * (empty) is kept and can be blended by hand, but Crayon's similarity skips it.
+ */
+export async function addAdapters(store: UseStore, pool: Omit<PoolManifest, 'adapters'>, items: { adapter: StoredAdapter; indicator: number[] }[], base: ModelConfig): Promise<PoolManifest> {
+  for (const { adapter } of items) parseAdapter(adapter.id, adapter.config, adapter.weights, base);
+  const current = (await get<PoolManifest>(poolKey(pool.id), store)) ?? { ...pool, adapters: [] };
+  const taken = new Set(current.adapters.map((a) => a.id));
+  for (const { adapter } of items) if (taken.has(adapter.id)) throw new AppError('invalid-argument', `Pool "${pool.id}" already has an adapter "${adapter.id}".`);
+  const manifest: PoolManifest = { ...current, adapters: [...current.adapters, ...items.map((x) => ({ id: x.adapter.id, indicator: x.indicator }))] };
+  try {
+    await store('readwrite', (os) => {
+      os.put(manifest, poolKey(pool.id));
+      for (const { adapter } of items) os.put(adapter, adapterKey(pool.id, adapter.id));
+      return promisifyRequest(os.transaction);
+    });
+  } catch (e) {
+    throw storageError(e, `adapter${items.length > 1 ? 's' : ''} ${items.map((x) => `"${x.adapter.id}"`).join(', ')}`);
+  }
+  return manifest;
+}
+
+/** Removes one adapter from a pool: its manifest entry and its files, in one transaction. */
+export async function deleteAdapter(store: UseStore, poolId: string, id: string): Promise<PoolManifest> {
+  const current = await get<PoolManifest>(poolKey(poolId), store);
+  if (!current) throw new AppError('not-found', `No pool "${poolId}" on this device.`);
+  const manifest = { ...current, adapters: current.adapters.filter((a) => a.id !== id) };
+  await store('readwrite', (os) => {
+    os.put(manifest, poolKey(poolId));
+    os.delete(adapterKey(poolId, id));
+    return promisifyRequest(os.transaction);
+  });
+  return manifest;
 }
 
 export async function saveCustomization(store: UseStore, cz: Customization): Promise<void> {
