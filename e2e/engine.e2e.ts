@@ -75,7 +75,8 @@ describe('checkpoint sources in the browser', () => {
   it('loads the same model from File objects and from Cache Storage, with progress, and rejects a truncated file', async () => {
     const page = await session().libPage();
     const out = await page.evaluate(async (worldPath) => {
-      const { loadCheckpoint, filesSource, cacheSource, urlSource } = await load('/src/lib/engine/loader.ts');
+      const { loadCheckpoint } = await load('/src/lib/engine/loader.ts');
+      const { filesSource, cacheSource, urlSource } = await load('/src/lib/engine/sources.ts');
       const names = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors'];
       const base = `${location.origin}${worldPath}/device/`;
       const blobs = await Promise.all(names.map(async (n) => new File([await (await fetch(base + n)).blob()], n)));

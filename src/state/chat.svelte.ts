@@ -1,8 +1,10 @@
-// A conversation with the assistant: messages, the reply being streamed, stop.
+// A conversation with the assistant: messages, the reply being streamed, stop,
+// regenerate; conversations are kept in IndexedDB on this device.
 // Each question goes to the router worker: it answers on the device, or sends
 // the question to the server under the user's policy, and the answer records
 // where it ran and why. The customization reaches the router as its centroid
 // (for scope, kept in the worker) and weights (all a server ever gets).
+import { createStore, del, entries, get, set, type UseStore } from 'idb-keyval';
 import { AbortError, isAppError } from '../lib/errors';
 import type { RpcClient } from '../lib/protocol/rpc';
 import type { RouterCustomization, RouterProtocol } from '../lib/router/protocol';
@@ -30,24 +32,92 @@ const REASONS: Record<string, string> = {
   'server-unavailable': 'no server available',
 };
 
+export interface ConversationMeta {
+  id: string;
+  title: string;
+  updated: string;
+}
+
+interface StoredConversation extends ConversationMeta {
+  turns: Turn[];
+}
+
+const convKey = (id: string) => `conversation:${id}`;
+const newId = () => `c-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+
 export class ChatState {
   turns = $state<Turn[]>([]);
   busy = $state(false);
   error = $state<string | null>(null);
+  conversations = $state<ConversationMeta[]>([]);
+  currentId = $state(newId());
   private controller: AbortController | null = null;
 
   constructor(
     private readonly router: () => RpcClient<RouterProtocol> | null,
     private readonly settings: () => Settings,
     private readonly customization: () => RouterCustomization | null = () => null,
+    private readonly store: UseStore = createStore('crayon-chat', 'kv'),
   ) {}
 
+  /** Lists the stored conversations and opens the latest. */
+  async load(): Promise<void> {
+    try {
+      const all = (await entries<string, StoredConversation>(this.store)).filter(([k]) => String(k).startsWith('conversation:')).map(([, v]) => v);
+      all.sort((a, b) => b.updated.localeCompare(a.updated));
+      this.conversations = all.map(({ id, title, updated }) => ({ id, title, updated }));
+      if (all[0] && this.turns.length === 0) {
+        this.currentId = all[0].id;
+        this.turns = all[0].turns;
+      }
+    } catch (e) {
+      this.error = `Saved conversations could not be read (${e instanceof Error ? e.message : String(e)}).`;
+    }
+  }
+
+  async open(id: string): Promise<void> {
+    if (this.busy) return;
+    const c = await get<StoredConversation>(convKey(id), this.store);
+    if (!c) return;
+    this.currentId = id;
+    this.turns = c.turns;
+  }
+
+  startNew(): void {
+    if (this.busy) return;
+    this.currentId = newId();
+    this.turns = [];
+  }
+
+  /** Saves the conversation in view; a full disk is reported, the conversation stays on screen. */
+  private async persist(): Promise<void> {
+    if (this.turns.length === 0) return;
+    const meta = { id: this.currentId, title: this.turns[0].content.slice(0, 60), updated: new Date().toISOString() };
+    try {
+      await set(convKey(meta.id), { ...meta, turns: $state.snapshot(this.turns) }, this.store);
+      this.conversations = [meta, ...this.conversations.filter((c) => c.id !== meta.id)];
+    } catch (e) {
+      this.error = `This conversation could not be saved on this device (${e instanceof Error ? e.message : String(e)}); it stays here until you close the page.`;
+    }
+  }
+
   async send(text: string, maxTokens = 96): Promise<void> {
-    const router = this.router();
     const content = text.trim();
-    if (!router || !content || this.busy) return;
-    this.error = null;
+    if (!this.router() || !content || this.busy) return;
     this.turns.push({ role: 'user', content });
+    await this.reply(maxTokens);
+  }
+
+  /** Asks again for the last answer (the last user message stays). */
+  async regenerate(maxTokens = 96): Promise<void> {
+    if (this.busy || !this.router()) return;
+    while (this.turns.length && this.turns[this.turns.length - 1].role === 'assistant') this.turns.pop();
+    if (this.turns.length) await this.reply(maxTokens);
+  }
+
+  private async reply(maxTokens: number): Promise<void> {
+    const router = this.router()!;
+    this.error = null;
     const history: ChatMessage[] = this.turns.map((t) => ({ role: t.role, content: t.content }));
     this.turns.push({ role: 'assistant', content: '' });
     const reply = this.turns[this.turns.length - 1];
@@ -88,6 +158,7 @@ export class ChatState {
     } finally {
       this.busy = false;
       this.controller = null;
+      await this.persist();
     }
   }
 
@@ -95,8 +166,12 @@ export class ChatState {
     this.controller?.abort();
   }
 
-  clear(): void {
+  /** Empties the conversation in view and forgets it on this device. */
+  async clear(): Promise<void> {
     this.stop();
+    const id = this.currentId;
     this.turns = [];
+    this.conversations = this.conversations.filter((c) => c.id !== id);
+    await del(convKey(id), this.store).catch(() => undefined);
   }
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { worldDir } from '../../../training/world-dir';
 import { parseConfig } from '../engine/config';
-import { filesSource, type FileSource } from '../engine/loader';
+import { filesSource, type FileSource } from '../engine/sources';
 import { isAppError } from '../errors';
 import { adapterBaseUrl, adapterId, readPeftAdapter, summarize } from './import';
 import { addAdapters, deleteAdapter, listPools, loadPool } from './store';

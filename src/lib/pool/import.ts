@@ -5,7 +5,7 @@
 import { AppError } from '../errors';
 import type { ModelConfig } from '../engine/config';
 import { parseAdapter, parseAdapterConfig } from '../engine/lora';
-import type { FileSource } from '../engine/loader';
+import type { FileSource } from '../engine/sources';
 import type { StoredAdapter } from './store';
 
 export const HF_HOST = 'https://huggingface.co';

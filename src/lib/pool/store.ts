@@ -31,6 +31,8 @@ export interface Customization {
   topK: number;
   created: string;
   examplesHash: string;
+  /** The examples' mean feature: the scope reference for routing (stays on the device). */
+  centroid?: number[];
   /** Kept only if the user asks; never sent anywhere. */
   examples?: { input: string; output: string }[];
 }

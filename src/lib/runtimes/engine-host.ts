@@ -2,7 +2,8 @@
 // messages. The worker entry only wires this to its global scope.
 import { AppError } from '../errors';
 import { CrayonEngine } from '../engine/engine';
-import { cacheSource, filesSource, loadCheckpoint, urlSource, type FileSource } from '../engine/loader';
+import { loadCheckpoint } from '../engine/loader';
+import { cacheSource, filesSource, urlSource, type FileSource } from '../engine/sources';
 import type { Handlers } from '../protocol/rpc';
 import type { CheckpointSource, EngineProtocol } from './engine-protocol';
 

@@ -1,7 +1,7 @@
 // Node-only: a FileSource over a folder on disk, for tests and benchmarks.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FileSource } from '../loader';
+import type { FileSource } from '../sources';
 
 export function fsSource(dir: string): FileSource {
   return async (name, opts) => {
