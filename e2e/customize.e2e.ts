@@ -30,6 +30,10 @@ describe('customize', () => {
     });
     const rows = await page.getByTestId('adapter-row').count();
     expect(rows).toBeGreaterThanOrEqual(2);
+    // The chart follows the examples as they change.
+    const before = await page.getByTestId('adapter-row').allTextContents();
+    await page.getByLabel('Your examples').fill([...EXAMPLES, 'Is the day good or bad? => good', 'Is the song good or bad? => bad'].join('\n'));
+    await expect.poll(() => page.getByTestId('adapter-row').allTextContents(), { timeout: 10_000 }).not.toEqual(before);
     await page.screenshot({ path: `${ARTIFACTS_DIR}/customize.png`, fullPage: true });
 
     await page.getByRole('button', { name: 'Settings' }).click();
