@@ -5,6 +5,8 @@ import type { TestProject } from 'vitest/node';
 import { createServer, preview } from 'vite';
 import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { chromiumPath } from './chromium';
 import { createCrayonServer, DEFAULT_CONFIG } from '../server/app';
 import { loadPool, ServerModel } from '../server/llama';
@@ -16,6 +18,8 @@ declare module 'vitest' {
     devURL: string;
     /** The reference server's OpenAI base URL, e.g. http://127.0.0.1:PORT/v1 */
     serverURL: string;
+    /** A copy of the reference device model served as a download (see modelFileServer). */
+    modelsURL: string;
   }
 }
 
@@ -44,10 +48,55 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await new Promise<void>((r) => api.listen(0, '127.0.0.1', () => r()));
   project.provide('serverURL', `http://127.0.0.1:${(api.address() as AddressInfo).port}/v1`);
 
+  const files = modelFileServer(`${world}/device`);
+  await new Promise<void>((r) => files.listen(0, '127.0.0.1', () => r()));
+  project.provide('modelsURL', `http://127.0.0.1:${(files.address() as AddressInfo).port}`);
+
   return async () => {
+    files.closeAllConnections();
+    await new Promise<void>((resolve) => files.close(() => resolve()));
     await new Promise<void>((resolve) => api.close(() => resolve()));
     await model.dispose();
     await dev.close();
     await new Promise<void>((resolve) => server.httpServer.close(() => resolve()));
   };
+}
+
+/**
+ * The reference device model's files over HTTP, as a model host would serve
+ * them (content-length, CORS), in three ways: /m/ whole; /slow/ with the
+ * weights trickling in (so a test can cancel or reload mid-download); /cut/
+ * with the connection dropped halfway through the weights.
+ */
+function modelFileServer(dir: string): Server {
+  return createHttpServer((req, res) => {
+    const [, mode, name] = /^\/(m|slow|cut)\/([\w.-]+)$/.exec(req.url ?? '') ?? [];
+    let body: Buffer;
+    try {
+      if (!mode) throw new Error('no such path');
+      body = readFileSync(`${dir}/${name}`);
+    } catch {
+      res.writeHead(404, { 'access-control-allow-origin': '*' }).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.byteLength, 'access-control-allow-origin': '*', 'access-control-expose-headers': 'content-length' });
+    if (req.method === 'HEAD') return void res.end();
+    const weights = name.endsWith('.safetensors');
+    if (mode === 'm' || !weights) return void res.end(body);
+    if (mode === 'cut') {
+      res.write(body.subarray(0, body.byteLength >> 1));
+      setTimeout(() => res.destroy(), 50);
+      return;
+    }
+    let at = 0;
+    const tick = () => {
+      if (res.destroyed) return;
+      const next = Math.min(body.byteLength, at + 16 * 1024);
+      res.write(body.subarray(at, next));
+      at = next;
+      if (at < body.byteLength) setTimeout(tick, 40);
+      else res.end();
+    };
+    tick();
+  });
 }

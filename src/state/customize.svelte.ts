@@ -73,6 +73,14 @@ export class CustomizeState {
     return { centroid: new Float32Array(r.centroid), weights: { ...r.weights } };
   }
 
+  /** The engine switched models: the blend and the loaded pool belong to the old one. */
+  forget(): void {
+    this.active = false;
+    this.activeName = null;
+    this.result = null;
+    this.preview = null;
+  }
+
   async reset(rt: Runtime): Promise<void> {
     await rt.setBlend(null);
     this.active = false;

@@ -4,6 +4,7 @@
 import { isAppError } from '../lib/errors';
 import { RpcClient } from '../lib/protocol/rpc';
 import type { RouterProtocol } from '../lib/router/protocol';
+import type { CheckpointSource } from '../lib/runtimes/engine-protocol';
 import type { Progress, RuntimeInfo } from '../lib/runtimes/types';
 import { WorkerRuntime } from '../lib/runtimes/worker-runtime';
 
@@ -34,17 +35,29 @@ export class EngineState {
     this.router = new RpcClient<RouterProtocol>(routerWorker);
   }
 
-  async loadBundled(): Promise<void> {
+  /** The model in the engine, by name. */
+  modelName = $state('the reference model');
+
+  loadBundled(): Promise<boolean> {
+    return this.load({ kind: 'url', base: new URL(BUNDLED_MODEL_BASE, location.href).toString() }, 'the reference model');
+  }
+
+  /** Loads a checkpoint into the engine worker; true when it is ready. */
+  async load(source: CheckpointSource, name: string): Promise<boolean> {
     const t0 = performance.now();
     this.status = 'loading';
     this.error = null;
+    this.progress = null;
     try {
-      this.info = await this.runtime.load({ kind: 'url', base: new URL(BUNDLED_MODEL_BASE, location.href).toString() }, { onProgress: (p) => (this.progress = p) });
+      this.info = await this.runtime.load(source, { onProgress: (p) => (this.progress = p) });
       this.status = 'ready';
+      this.modelName = name;
       this.loadMs = Math.round(performance.now() - t0);
+      return true;
     } catch (e) {
       this.status = 'error';
       this.error = isAppError(e) ? e.message : String(e);
+      return false;
     }
   }
 }

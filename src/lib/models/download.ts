@@ -1,0 +1,132 @@
+// Downloading a checkpoint into Cache Storage, so it loads offline later.
+// Files stream into the cache with byte progress; a marker entry written last
+// says the model is complete. Cancelling, a network failure or a full disk
+// removes every file of that model, and `sweepIncomplete` removes what a
+// closed tab left behind, so a broken model is never offered. The downloaded
+// models live in their own cache, which the service worker never touches.
+import { AbortError, AppError } from '../errors';
+import type { Progress } from '../runtimes/types';
+
+export const MODEL_CACHE = 'crayon-models';
+const MARKER = '.crayon-complete';
+const REQUIRED = ['config.json', 'tokenizer.json', 'tokenizer_config.json'];
+const OPTIONAL = ['generation_config.json'];
+
+export interface DownloadIo {
+  fetch: typeof fetch;
+  caches: CacheStorage;
+}
+
+export interface DownloadedModel {
+  base: string;
+  files: string[];
+  bytes: number;
+  completed: string;
+}
+
+const url = (base: string, file: string) => new URL(file, base).toString();
+
+async function get(io: DownloadIo, base: string, file: string, signal?: AbortSignal, method = 'GET'): Promise<Response | null> {
+  let res: Response;
+  try {
+    res = await io.fetch(url(base, file), { signal, method });
+  } catch (e) {
+    if (signal?.aborted) throw new AbortError();
+    throw new AppError('network', `Could not reach ${url(base, file)} (${e instanceof Error ? e.message : String(e)}).`, { file });
+  }
+  if (res.status === 404 || (res.ok && (res.headers.get('content-type') ?? '').startsWith('text/html'))) return null;
+  if (!res.ok) throw new AppError('http', `Downloading ${file} failed: HTTP ${res.status}.`, { file, status: res.status });
+  return res;
+}
+
+/** Which files make up the checkpoint: config, tokenizer, and the weights (one file, or the shards its index names). */
+async function fileList(io: DownloadIo, base: string, signal?: AbortSignal): Promise<{ files: string[]; index: Response | null }> {
+  const index = await get(io, base, 'model.safetensors.index.json', signal);
+  if (index) {
+    const body = (await index.clone().json()) as { weight_map?: Record<string, string> };
+    const shards = [...new Set(Object.values(body.weight_map ?? {}))];
+    if (shards.length === 0) throw new AppError('bad-format', 'model.safetensors.index.json names no shards.');
+    return { files: [...REQUIRED, ...shards], index };
+  }
+  return { files: [...REQUIRED, 'model.safetensors'], index: null };
+}
+
+/** Downloads every file of the checkpoint at `base` into the model cache; on any failure nothing of it stays. */
+export async function downloadModel(io: DownloadIo, base: string, opts: { signal?: AbortSignal; onProgress?: (p: Progress) => void } = {}): Promise<DownloadedModel> {
+  const { signal } = opts;
+  const cache = await io.caches.open(MODEL_CACHE);
+  const stored: string[] = [];
+  try {
+    const { files, index } = await fileList(io, base, signal);
+    // Sizes first (HEAD), so progress has a total; 0 where the server doesn't say.
+    const sizes = await Promise.all(files.map(async (f) => Number((await get(io, base, f, signal, 'HEAD'))?.headers.get('content-length') ?? 0)));
+    const total = sizes.reduce((a, b) => a + b, 0);
+    let done = 0;
+    if (index) {
+      await cache.put(url(base, 'model.safetensors.index.json'), index);
+      stored.push('model.safetensors.index.json');
+    }
+    const optional = await Promise.all(OPTIONAL.map(async (f) => [f, await get(io, base, f, signal).catch(() => null)] as const));
+    for (const [f, res] of optional) if (res) (await cache.put(url(base, f), res), stored.push(f));
+    for (const file of files) {
+      const res = await get(io, base, file, signal);
+      if (!res) throw new AppError('missing-file', `The checkpoint has no ${file} at ${base}.`, { file });
+      const before = done;
+      const counted = res.body!.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, ctl) {
+            done += chunk.byteLength;
+            opts.onProgress?.({ loaded: done, total, file });
+            ctl.enqueue(chunk);
+          },
+        }),
+      );
+      const headers = new Headers(res.headers);
+      stored.push(file);
+      await cache.put(url(base, file), new Response(counted, { headers }));
+      const expected = Number(res.headers.get('content-length') ?? 0);
+      if (expected && done - before !== expected) throw new AppError('truncated', `${file} arrived incomplete (${done - before} of ${expected} bytes).`, { file });
+    }
+    const record: DownloadedModel = { base, files: [...stored], bytes: done, completed: new Date().toISOString() };
+    await cache.put(url(base, MARKER), new Response(JSON.stringify(record), { headers: { 'content-type': 'application/json' } }));
+    return record;
+  } catch (e) {
+    await Promise.all(stored.map((f) => cache.delete(url(base, f))));
+    await cache.delete(url(base, MARKER));
+    if (signal?.aborted) throw new AbortError();
+    if ((e as { name?: string })?.name === 'QuotaExceededError') throw new AppError('quota-exceeded', 'Storage on this device is full, so the model was not saved (nothing of it was kept). Free some space and try again.');
+    if (e instanceof AppError) throw e;
+    throw new AppError('network', `The download was interrupted (${e instanceof Error ? e.message : String(e)}); nothing of it was kept.`);
+  }
+}
+
+/** The complete models in the cache, by base URL. */
+export async function listDownloaded(io: Pick<DownloadIo, 'caches'>): Promise<DownloadedModel[]> {
+  const cache = await io.caches.open(MODEL_CACHE);
+  const out: DownloadedModel[] = [];
+  for (const req of await cache.keys()) {
+    if (!req.url.endsWith(MARKER)) continue;
+    const res = await cache.match(req);
+    if (res) out.push((await res.json()) as DownloadedModel);
+  }
+  return out;
+}
+
+export async function deleteModel(io: Pick<DownloadIo, 'caches'>, base: string): Promise<void> {
+  const cache = await io.caches.open(MODEL_CACHE);
+  for (const req of await cache.keys()) if (req.url.startsWith(base)) await cache.delete(req);
+}
+
+/** Removes files of models that never completed (a tab closed mid-download). Returns how many were removed. */
+export async function sweepIncomplete(io: Pick<DownloadIo, 'caches'>): Promise<number> {
+  const cache = await io.caches.open(MODEL_CACHE);
+  const keys = await cache.keys();
+  const complete = new Set(keys.filter((k) => k.url.endsWith(MARKER)).map((k) => k.url.slice(0, -MARKER.length)));
+  let removed = 0;
+  for (const k of keys) {
+    if (k.url.endsWith(MARKER) || [...complete].some((b) => k.url.startsWith(b))) continue;
+    await cache.delete(k);
+    removed++;
+  }
+  return removed;
+}
