@@ -1,4 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { describe, expect, inject, it } from 'vitest';
 import { ARTIFACTS_DIR, staysLocal, useBrowser } from './harness';
 
 describe('app shell in headless Chromium', () => {
@@ -103,5 +105,38 @@ describe('offline (service worker)', () => {
     await expect.poll(() => page.getByRole('heading', { name: 'Crayon' }).isVisible()).toBe(true);
     await page.getByRole('button', { name: 'Settings' }).click();
     await expect.poll(() => page.getByRole('heading', { name: 'Settings' }).isVisible()).toBe(true);
+  });
+
+  it('answers on the device after an offline reload, and the server route degrades with a notice', async () => {
+    const { page, url, context } = session();
+    await page.goto(url('/'));
+    await page.getByTestId('offline-ready').waitFor({ state: 'attached', timeout: 30_000 });
+    // The reference server is up, set as the server, and asked for every question.
+    await page.getByRole('button', { name: 'Settings' }).click();
+    await page.getByLabel(/Server only/).check();
+    const server = page.getByLabel(/Server URL/);
+    await server.fill(inject('serverURL'));
+    await server.blur();
+    await context.setOffline(true);
+    await page.reload();
+    await page.getByTestId('model-ready').waitFor({ timeout: 15_000 }); // the bundled model, from the precache
+    await page.getByLabel('Your message').fill('What is 2 plus 3?');
+    await page.getByRole('button', { name: 'Send' }).click();
+    const reply = page.getByTestId('turn-assistant').last();
+    await reply.getByTestId('route').waitFor({ timeout: 60_000 });
+    expect(await reply.getByTestId('route').textContent()).toMatch(/Ran on the device/);
+    expect(await reply.getByRole('status').textContent()).toMatch(/server could not answer/);
+    expect(await page.getByTestId('turn-user').last().textContent()).toContain('What is 2 plus 3?');
+    await page.screenshot({ path: `${ARTIFACTS_DIR}/offline-degraded.png`, fullPage: true });
+  });
+
+  it('keeps the initial JavaScript (all but worker, engine and model chunks) under 200 KB gzipped', async () => {
+    // What index.html loads before anything else: its module script and the modules it preloads.
+    const html = readFileSync('dist/index.html', 'utf8');
+    const srcs = [...html.matchAll(/<script[^>]+src="([^"]+\.js)"|<link[^>]+rel="modulepreload"[^>]+href="([^"]+\.js)"/g)].map((m) => m[1] ?? m[2]);
+    expect(srcs.length).toBeGreaterThan(0);
+    const gz = srcs.reduce((n, s) => n + gzipSync(readFileSync(`dist${s}`)).byteLength, 0);
+    console.log(`initial JS: ${srcs.join(', ')} = ${(gz / 1024).toFixed(1)} KB gzipped`);
+    expect(gz).toBeLessThanOrEqual(200 * 1024);
   });
 });

@@ -1,6 +1,10 @@
 // Bad checkpoint files are typed errors that say what is wrong.
 import { describe, expect, it } from 'vitest';
-import { isAppError } from '../errors';
+import { worldDir } from '../../../training/world-dir';
+import { AppError, isAppError } from '../errors';
+import { loadCheckpoint } from './loader';
+import type { FileSource } from './sources';
+import { fsSource } from './testing/fs-source';
 import { parseConfig } from './config';
 import { parseAdapter } from './lora';
 import { parseSafetensors, readTensor, writeSafetensors } from './safetensors';
@@ -99,5 +103,25 @@ describe('PEFT adapters', () => {
     expect(codeOf(() => parseAdapter('x', { ...cfg, target_modules: ['c_attn'] }, weights([2, 8], [8, 2]), base))).toBe('incompatible-adapter');
     const wrongLayer = writeSafetensors({ 'base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight': { shape: [2, 8], data: new Float32Array(16) } });
     expect(() => parseAdapter('x', cfg, wrongLayer, base)).toThrow(/layer 3/);
+  });
+});
+
+describe('checkpoint loading over a network that drops', () => {
+  const world = worldDir();
+  const disk = fsSource(`${world}/device`);
+  /** The disk, except that the named files fail the way fetch fails offline. */
+  const offline = (names: string[]): FileSource => async (name, opts) => {
+    if (names.includes(name)) throw new AppError('network', `Could not download ${name} (Failed to fetch).`, { file: name });
+    return disk(name, opts);
+  };
+
+  it('treats an optional file it cannot fetch (the shard index) as absent, and loads', async () => {
+    const ckpt = await loadCheckpoint(offline(['model.safetensors.index.json']));
+    expect(ckpt.config.architecture).toBe('LlamaForCausalLM');
+  });
+
+  it('fails with a network error when a required file cannot be fetched', async () => {
+    const err = await loadCheckpoint(offline(['model.safetensors'])).catch((e) => e);
+    expect(isAppError(err) && err.code).toBe('network');
   });
 });

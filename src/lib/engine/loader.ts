@@ -11,7 +11,12 @@ import { Tokenizer } from './tokenizer';
 import type { FileSource, ReadOptions } from './sources';
 
 async function json(src: FileSource, name: string, opts: ReadOptions, required: boolean): Promise<unknown> {
-  const bytes = await src(name, opts);
+  // An optional file that can't be fetched (offline, with the app's precache holding only the files
+  // that exist) counts as absent; a required one fails below with its own clear error.
+  const bytes = await src(name, opts).catch((e) => {
+    if (!required && e instanceof AppError && e.code === 'network') return null;
+    throw e;
+  });
   if (!bytes) {
     if (required) throw new AppError('missing-file', `The checkpoint has no ${name}.`, { file: name });
     return null;
