@@ -59,6 +59,29 @@ if (server) {
   out.push('', `Target: errors = 0 with ≥ 50 clients: ${mark(server.errors === 0 && server.clients >= 50)}. ${server.method}.`, '', prov(server), '');
 }
 
+const gpuHw = read('gpu-hw');
+if (gpuHw) {
+  out.push('## WebGPU on a real GPU (`bench/gpu-hw.sh` → `bench/results/gpu-hw.json`)', '');
+  out.push(`${gpuHw.provenance.machine.gpu} through Dawn's Vulkan backend (the \`webgpu\` package in Node; the GPU machine has no Node, so \`bench/gpu-hw.sh pack\` carries it). Adapter: ${gpuHw.gpu.description}; shader-f16 ${gpuHw.gpu.shaderF16 ? 'offered' : '**not offered**'} by Dawn there.`, '');
+  out.push('| parity with PyTorch (f32) | logits max abs diff | merged blend | greedy tokens | embedder feature |', '|---|---|---|---|---|');
+  for (const [m, p] of Object.entries(gpuHw.parity as Record<string, Json>)) out.push(`| ${m} | ${p.logitsMaxAbsDiff.toExponential(1)} | ${p.mergedMaxAbsDiff.toExponential(1)} | ${p.greedyMatches} | ${p.embedMaxAbsDiff.toExponential(1)} |`);
+  out.push('', '| reference device model | prefill tok/s | decode tok/s | decode, 1 adapter | decode, 8 unmerged | decode, 8 merged | blend switch |', '|---|---|---|---|---|---|---|');
+  for (const [b, c] of Object.entries(gpuHw.cells as Record<string, Json>)) out.push(`| ${b === 'webgpu' ? 'WebGPU (H100)' : 'CPU engine, same machine'} | ${f(c.none.prefill_tps, 0)} | ${f(c.none.decode_tps, 0)} | ${f(c.lora1.decode_tps, 0)} | ${f(c.lora8_unmerged.decode_tps, 0)} | ${f(c.lora8_merged.decode_tps, 0)} | ${f(c.blend_switch_ms, 2)} ms (new adapter set: ${f(c.blend_switch_new_adapter_set_ms, 1)} ms) |`);
+  const ls = gpuHw.loraScale?.webgpu;
+  if (ls) out.push('', `At SmolLM2-135M's shapes (random weights), WebGPU on the H100 decodes ${f(ls.cells.none.decode_tps, 0)} tok/s with no adapter, ${f(ls.cells.lora1.decode_tps, 0)} with one and ${f(ls.cells.lora8_unmerged.decode_tps, 0)} with eight unmerged (ratio ${f(ls.lora8_unmerged_vs_none, 2)}), ${f(ls.cells.lora8_merged.decode_tps, 0)} merged: one adapter costs as much as eight, so the cost is the LoRA kernels' extra dispatches, not their arithmetic.`);
+  out.push('', prov(gpuHw), '');
+}
+
+const loraScale = read('lora-scale');
+if (loraScale?.cpu) {
+  const c = loraScale.cpu;
+  out.push('## LoRA cost at a real model\'s size (`npx tsx bench/lora-scale.ts` → `bench/results/lora-scale.json`)', '');
+  out.push(`SmolLM2-135M's shapes (${loraScale.shape.num_hidden_layers} layers, ${loraScale.shape.hidden_size} wide, vocabulary ${loraScale.shape.vocab_size.toLocaleString('en')}), random weights, 8 random rank-8 adapters on every projection; CPU engine in Node. The reference world's model is so small that 8 rank-8 adapters add about 80 % of its arithmetic; here they add about 18 %.`, '');
+  out.push('| decode tok/s | none | 1 adapter | 8 unmerged | 8 merged | 8 unmerged / none |', '|---|---|---|---|---|---|');
+  out.push(`| CPU (Node) | ${f(c.cells.none.decode_tps, 2)} | ${f(c.cells.lora1.decode_tps, 2)} | ${f(c.cells.lora8_unmerged.decode_tps, 2)} | ${f(c.cells.lora8_merged.decode_tps, 2)} | ${f(c.lora8_unmerged_vs_none, 2)} |`);
+  out.push('', prov(loraScale), '');
+}
+
 const blending = read('blending');
 if (blending) {
   const a = blending.acc;

@@ -21,6 +21,8 @@ export class CustomizeState {
   examplesText = $state('');
   tau = $state(DEFAULT_BLEND.tau);
   topK = $state(DEFAULT_BLEND.topK);
+  /** Exact delta blend Σ wᵢ·sᵢ·BᵢAᵢ (default), or LoraHub's factor blend (Σ wᵢBᵢ)(Σ wᵢAᵢ). */
+  mode = $state<'delta' | 'factor'>('delta');
   result = $state<CrayonBlend | null>(null);
   active = $state(false);
   busy = $state(false);
@@ -53,7 +55,7 @@ export class CustomizeState {
       if (examples.length === 0) throw new Error('Give at least one example, one per line as "input => output".');
       const pool = await this.ensurePool(rt);
       const feats = await embedExamples(rt, examples);
-      const r = crayonBlend(feats, pool.adapters, { tau: this.tau, topK: this.topK });
+      const r = crayonBlend(feats, pool.adapters, { tau: this.tau, topK: this.topK, mode: this.mode });
       this.result = r;
       await rt.setBlend(r.blend); // the plain object: state proxies can't cross postMessage
       this.active = true;
