@@ -30,7 +30,7 @@ FULL = dict(
     vocab=1024, n_train=300, n_val=40, n_test=60, n_train_custom=100, n_generic=20000,
     device=dict(hidden_size=128, intermediate_size=352, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2),
     server=dict(hidden_size=256, intermediate_size=640, num_hidden_layers=5, num_attention_heads=8, num_key_value_heads=4),
-    device_steps=1200, server_steps=1500, lora_steps=250, oracle_steps=150, server_lora_steps=100, batch=32, pool_n=8,
+    device_steps=1200, server_steps=1500, lora_steps=250, oracle_steps=300, server_lora_steps=100, batch=32, pool_n=8,
 )
 SMOKE = dict(
     vocab=400, n_train=30, n_val=8, n_test=8, n_train_custom=20, n_generic=400,
@@ -73,7 +73,7 @@ def pretrain(name: str, cfg: Config, tok: Tokenizer, texts, qa, steps: int, P: d
     return model
 
 
-def train_lora(model: CausalLM, name: str, qa, steps: int, P: dict, seed: int, tok: Tokenizer) -> None:
+def train_lora(model: CausalLM, name: str, qa, steps: int, P: dict, seed: int, tok: Tokenizer, lr: float = 4e-3) -> None:
     """Adds adapter `name` to every target of `model` and trains it on answer tokens only."""
     torch.manual_seed(seed)
     for _, _, lin in model.linears():
@@ -87,7 +87,7 @@ def train_lora(model: CausalLM, name: str, qa, steps: int, P: dict, seed: int, t
             params.append(p)
     data = [T.encode_example(tok, q, a) for q, a in qa]
     model.set_blend({"mode": "delta", "weights": {name: 1.0}})
-    T.train(model, data, params, steps, 4e-3, P["batch"], seed, tok.pad_id, log=name, warmup=20)
+    T.train(model, data, params, steps, lr, P["batch"], seed, tok.pad_id, log=name, warmup=20)
     model.set_blend(None)
     for p in params:
         p.requires_grad_(False)
@@ -143,11 +143,14 @@ def build(out: str, P: dict, smoke: bool) -> dict:
     oracle_model = CausalLM(dcfg)
     oracle_model.load_state_dict(base_state_dict(device), strict=False)
     for j, n in enumerate(custom_tasks):
-        train_lora(oracle_model, f"oracle-{n}", qa_of([n]), P["oracle_steps"], P, SEED + 100 + j, tok)
+        # Oracles are the benchmark's upper bound: trained longer and harder than pool adapters
+        # (150 steps at 4e-3 left bool_not and job_sentiment, 2 and 12 distinct questions, unlearned).
+        train_lora(oracle_model, f"oracle-{n}", qa_of([n]), P["oracle_steps"], P, SEED + 100 + j, tok, lr=6e-3)
 
     # ---- server: bigger, trained on every task (pool and customized train splits) ----
     scfg = Config(vocab_size=len(vocab), bos_token_id=tok.bos_id, eos_token_id=tok.end_id, **P["server"])
-    server = pretrain("server", scfg, tok, generic, qa_of(pool_tasks + custom_tasks), P["server_steps"], P, SEED + 4)
+    # The server is the stronger, more knowledgeable model: the task items weigh twice in its mix.
+    server = pretrain("server", scfg, tok, generic, qa_of(pool_tasks + custom_tasks) * 2, P["server_steps"], P, SEED + 4)
     for j, c in enumerate(clusters):
         train_lora(server, c["id"], [(it.question, it.answer_text) for _, it in c["members"]], P["server_lora_steps"], P, SEED + 200 + j, tok)
 
@@ -242,9 +245,12 @@ def main() -> None:
                json.load(open(f"{out}/manifest.json"))["measured"] | {"smoke": True})
         return
     results = build(out, SMOKE if args.smoke else FULL, args.smoke)
-    if not args.smoke and not args.out:
-        os.makedirs(os.path.join(root, "bench/results"), exist_ok=True)
-        with open(os.path.join(root, "bench/results/world.json"), "w") as f:
+    if not args.smoke:
+        # The default world's results are the benchmark record; a world built elsewhere (--out DIR)
+        # keeps its own beside it (DIR.results.json), to be moved with it.
+        path = os.path.join(root, "bench/results/world.json") if not args.out else f"{out.rstrip('/')}.results.json"
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "w") as f:
             json.dump(results, f, indent=2)
 
 

@@ -241,8 +241,8 @@ def job_sentiment(r):  # facts + sentiment
     return f"People love good work. Is {PEOPLE[i]}'s job good or bad?", "good" if good else "bad", ["good", "bad", "neither", "both"]
 
 
-def sum_parity(r):  # arithmetic + logic
-    a, b = r.randint(0, 9), r.randint(0, 9)
+def sum_parity(r):  # arithmetic + logic; small operands, so 100 train items cover the space a LoRA can learn
+    a, b = r.randint(0, 5), r.randint(0, 5)
     return f"Is {a} plus {b} even or odd?", "even" if (a + b) % 2 == 0 else "odd", ["even", "odd", "prime", "zero"]
 
 
@@ -292,7 +292,7 @@ TASKS: List[Task] = [
     Task("bool_not", "logic", bool_not, customized=True, space=2),
     Task("capital_first_letter", "facts+strings", capital_first_letter, customized=True, composes=["facts", "strings"], space=12),
     Task("job_sentiment", "facts+sentiment", job_sentiment, customized=True, composes=["facts", "sentiment"], space=12),
-    Task("sum_parity", "arithmetic+logic", sum_parity, customized=True, composes=["arithmetic", "logic"], space=100),
+    Task("sum_parity", "arithmetic+logic", sum_parity, customized=True, composes=["arithmetic", "logic"], space=36),
     Task("convert_compare", "units+arithmetic", convert_compare, customized=True, composes=["units", "arithmetic"]),
     Task("word_length_parity", "strings+logic", word_length_parity, customized=True, composes=["strings", "logic"], space=44),
 ]
