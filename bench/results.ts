@@ -23,7 +23,8 @@ export function provenance(): Provenance {
   return {
     date: new Date().toISOString(),
     commit: git('git rev-parse --short HEAD') || 'unknown',
-    dirty: git('git status --porcelain --untracked-files=no') !== '',
+    // Uncommitted changes to code; the benchmarks' own outputs don't count.
+    dirty: git("git status --porcelain --untracked-files=no -- . ':!bench/results' ':!BENCHMARKS.md' ':!src/lib/calibration.json'") !== '',
     machine: {
       cpus: os.cpus().length,
       cpuModel: os.cpus()[0]?.model ?? 'unknown',
