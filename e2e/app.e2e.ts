@@ -101,6 +101,7 @@ describe('the app', () => {
     expect(await page.getByTestId('conversation-picker').locator('option').allTextContents()).toContain('What is the capital of Felspar?');
     await page.screenshot({ path: `${ARTIFACTS_DIR}/chat-assistant.png`, fullPage: true });
     await page.getByRole('button', { name: 'Clear' }).click();
+    await expect.poll(() => page.getByTestId('conversation-picker').locator('option').allTextContents()).not.toContain('What is the capital of Felspar?');
     await page.reload();
     await page.getByTestId('model-ready').waitFor({ timeout: 10_000 });
     expect(await page.getByTestId('turn-user').count()).toBe(0);

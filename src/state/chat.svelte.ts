@@ -171,7 +171,7 @@ export class ChatState {
     this.stop();
     const id = this.currentId;
     this.turns = [];
-    this.conversations = this.conversations.filter((c) => c.id !== id);
     await del(convKey(id), this.store).catch(() => undefined);
+    this.conversations = this.conversations.filter((c) => c.id !== id); // listed until it is gone from storage
   }
 }
