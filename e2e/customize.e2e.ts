@@ -34,6 +34,12 @@ describe('customize', () => {
     const before = await page.getByTestId('adapter-row').allTextContents();
     await page.getByLabel('Your examples').fill([...EXAMPLES, 'Is the day good or bad? => good', 'Is the song good or bad? => bad'].join('\n'));
     await expect.poll(() => page.getByTestId('adapter-row').allTextContents(), { timeout: 10_000 }).not.toEqual(before);
+    // Uploading a CSV fills the examples (as JSONL); a malformed one shows its error.
+    const csv = 'input,output\n' + EXAMPLES.map((e) => e.split(' => ').map((c) => `"${c}"`).join(',')).join('\n');
+    await page.getByLabel(/Or upload them/).setInputFiles({ name: 'examples.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+    await expect.poll(() => page.getByLabel('Your examples').inputValue()).toContain('{"input":"What is the capital of Zorvia?","output":"Pelk"}');
+    await page.getByLabel(/Or upload them/).setInputFiles({ name: 'bad.csv', mimeType: 'text/csv', buffer: Buffer.from('a,b\n1,2') });
+    await expect.poll(() => page.getByRole('alert').allTextContents()).toContainEqual(expect.stringMatching(/header row/));
     await page.screenshot({ path: `${ARTIFACTS_DIR}/customize.png`, fullPage: true });
 
     await page.getByRole('button', { name: 'Settings' }).click();
