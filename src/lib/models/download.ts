@@ -117,7 +117,10 @@ export async function deleteModel(io: Pick<DownloadIo, 'caches'>, base: string):
   for (const req of await cache.keys()) if (req.url.startsWith(base)) await cache.delete(req);
 }
 
-/** Removes files of models that never completed (a tab closed mid-download). Returns how many were removed. */
+/**
+ * Removes files of models that never completed (a tab closed mid-download). Returns how many were removed.
+ * Run at start-up only: a download still running in another tab of the app would lose its files too.
+ */
 export async function sweepIncomplete(io: Pick<DownloadIo, 'caches'>): Promise<number> {
   const cache = await io.caches.open(MODEL_CACHE);
   const keys = await cache.keys();
