@@ -13,9 +13,9 @@ import { fsSource, readAdapterDir } from '../src/lib/engine/testing/fs-source';
 import { crayonBlend, lorahubBlend, singleBest, uniformBlend, type Indicator } from '../src/lib/pool/blend';
 import { embedExamples, exampleLoss } from '../src/lib/pool/customize';
 import type { Example } from '../src/lib/pool/examples';
-import { rng } from '../src/lib/engine/sampler';
 import { worldDir } from '../training/world-dir';
 import { median, writeResult } from './results';
+import { shuffle } from './stats';
 
 const K = 5;
 const SEEDS = Number(process.env.SEEDS ?? 5);
@@ -41,15 +41,7 @@ for (const a of pool.adapters) await engine.loadAdapter(a.id, readAdapterDir(`${
 for (const t of customTasks) await engine.loadAdapter(`oracle-${t}`, readAdapterDir(`${world}/device-oracle/${t}`));
 
 /** Draws k distinct items with a seeded generator. */
-function draw<T>(xs: T[], k: number, seed: number): T[] {
-  const u = rng(seed);
-  const a = xs.slice();
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(u() * (i + 1));
-    [a[i], a[j]] = [a[j], a[i]];
-  }
-  return a.slice(0, k);
-}
+const draw = <T>(xs: T[], k: number, seed: number): T[] => shuffle(xs, seed).slice(0, k);
 
 const asExamples = (items: Item[]): Example[] => items.map((it) => ({ input: it.question, output: it.answer_text }));
 

@@ -15,16 +15,17 @@ import { createCrayonServer, DEFAULT_CONFIG } from '../server/app';
 import { loadPool, ServerModel } from '../server/llama';
 import { CrayonEngine } from '../src/lib/engine/engine';
 import { loadCheckpoint } from '../src/lib/engine/loader';
-import { rng } from '../src/lib/engine/sampler';
 import { fsSource, readAdapterDir } from '../src/lib/engine/testing/fs-source';
 import { crayonBlend, type Indicator } from '../src/lib/pool/blend';
 import { embedExamples } from '../src/lib/pool/customize';
 import { OpenAiClient } from '../src/lib/remote/openai-client';
 import { matchPool } from '../src/lib/router/host';
 import { cosine, decide, type Thresholds } from '../src/lib/router/policy';
+import { softmaxTop } from '../src/lib/router/router';
 import { deviceSide, serverSide } from '../src/lib/router/sides';
 import { worldDir } from '../training/world-dir';
 import { writeResult } from './results';
+import { shuffle } from './stats';
 import { routingSvg } from './route-plot';
 
 const K = 5;
@@ -49,15 +50,6 @@ const customTasks = tasks.filter((t) => t.customized).map((t) => t.name);
 const poolTasks = tasks.filter((t) => !t.customized).map((t) => t.name);
 const blendCal = existsSync('bench/results/blending.json') ? JSON.parse(readFileSync('bench/results/blending.json', 'utf8')).calibration.chosen : { tau: 0.02, topK: 0 };
 
-function shuffle<T>(xs: T[], seed: number): T[] {
-  const u = rng(seed);
-  const a = xs.slice();
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(u() * (i + 1));
-    [a[i], a[j]] = [a[j], a[i]];
-  }
-  return a;
-}
 const norm = (s: string) => s.trim().toLowerCase();
 
 // The two sides, real: the device engine on CPU, the reference server over HTTP.
@@ -85,10 +77,7 @@ async function observe(splitName: 'validation' | 'test'): Promise<Observation[]>
       const messages = [{ role: 'user' as const, content: it.question }];
       const scope = cosine(await device.embedQuery(messages), cz.centroid);
       const logps = await device.scoreOptions(messages, it.options);
-      const max = Math.max(...logps);
-      const probs = logps.map((l) => Math.exp(l - max));
-      const topProb = 1 / probs.reduce((a, b) => a + b, 0);
-      const dChoice = logps.indexOf(max);
+      const { index: dChoice, prob: topProb } = softmaxTop(logps); // the router's own confidence
       const sChoice = await server.chooseOption(messages, it.options);
       const dFree = await device.generate(messages, { maxTokens: 8 });
       const sFree = await server.generate(messages, { maxTokens: 8 });

@@ -1,4 +1,16 @@
 // Small statistics shared by the benchmarks in Node and in the browser page.
+import { rng } from '../src/lib/engine/sampler';
+
+/** A seeded Fisher–Yates shuffle (a copy; the same seed gives the same order). */
+export function shuffle<T>(xs: T[], seed: number): T[] {
+  const u = rng(seed);
+  const a = xs.slice();
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(u() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
 
 /** Median of a non-empty list. */
 export function median(xs: number[]): number {

@@ -10,6 +10,13 @@ import { ARTIFACTS_DIR, useBrowser } from './harness';
 const cached = (page: Page, prefix: string) =>
   page.evaluate(async (p) => (await (await caches.open('crayon-models')).keys()).map((r) => r.url).filter((u) => u.startsWith(p)), prefix);
 
+/** Opens the app, waits for the bundled model, and goes to the Models page. */
+async function openModels(page: Page, appUrl: string) {
+  await page.goto(appUrl);
+  await page.getByTestId('model-ready').waitFor({ timeout: 10_000 });
+  await page.getByRole('button', { name: 'Models' }).click();
+}
+
 async function add(page: Page, base: string) {
   await page.getByLabel(/Another checkpoint/).fill(base);
   await page.getByRole('button', { name: 'Add', exact: true }).click();
@@ -22,9 +29,7 @@ describe('models', () => {
   it('cancels a download, survives a dropped connection, and keeps nothing of either', async () => {
     const { page, url } = session();
     const host = inject('modelsURL');
-    await page.goto(url('/'));
-    await page.getByTestId('model-ready').waitFor({ timeout: 10_000 });
-    await page.getByRole('button', { name: 'Models' }).click();
+    await openModels(page, url('/'));
     expect(await page.getByTestId('model-row').count()).toBe(4); // bundled + 3 catalog checkpoints
 
     const slow = await add(page, `${host}/slow/`);
@@ -45,9 +50,7 @@ describe('models', () => {
   it('sweeps the files of a download cut short by a reload', async () => {
     const { page, url } = session();
     const host = inject('modelsURL');
-    await page.goto(url('/'));
-    await page.getByTestId('model-ready').waitFor({ timeout: 10_000 });
-    await page.getByRole('button', { name: 'Models' }).click();
+    await openModels(page, url('/'));
     const slow = await add(page, `${host}/slow/`);
     await slow.getByRole('button', { name: 'Download' }).click();
     await expect.poll(() => cached(page, `${host}/slow/`), { timeout: 10_000 }).not.toEqual([]); // config and tokenizer are in
@@ -60,9 +63,7 @@ describe('models', () => {
   it('downloads a checkpoint, runs it, answers with it offline-ready, and deletes it', async () => {
     const { page, url } = session();
     const host = inject('modelsURL');
-    await page.goto(url('/'));
-    await page.getByTestId('model-ready').waitFor({ timeout: 10_000 });
-    await page.getByRole('button', { name: 'Models' }).click();
+    await openModels(page, url('/'));
     const row = await add(page, `${host}/m/`);
     await row.getByRole('button', { name: 'Download' }).click();
     await row.getByRole('button', { name: 'Use' }).waitFor({ timeout: 30_000 });

@@ -78,8 +78,12 @@ export function serializeError(e: unknown): SerializedError {
   if (e instanceof DOMException && e.name === 'QuotaExceededError') {
     return { name: 'AppError', code: 'quota-exceeded', message: 'Storage is full: free some space or delete models you no longer use.' };
   }
-  const message = e instanceof Error ? e.message : String(e);
-  return { name: 'AppError', code: 'internal', message };
+  return { name: 'AppError', code: 'internal', message: messageOf(e) };
+}
+
+/** The message of anything thrown: an Error's message, else the value as text. */
+export function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }
 
 /** Rebuilds a typed error from its serialized form (the inverse of serializeError). */

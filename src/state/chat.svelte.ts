@@ -5,7 +5,7 @@
 // where it ran and why. The customization reaches the router as its centroid
 // (for scope, kept in the worker) and weights (all a server ever gets).
 import { createStore, del, entries, get, set, type UseStore } from 'idb-keyval';
-import { AbortError, isAppError } from '../lib/errors';
+import { AbortError, isAppError, messageOf } from '../lib/errors';
 import type { RpcClient } from '../lib/protocol/rpc';
 import type { RouterCustomization, RouterProtocol } from '../lib/router/protocol';
 import type { ChatMessage } from '../lib/router/router';
@@ -71,7 +71,7 @@ export class ChatState {
         this.turns = all[0].turns;
       }
     } catch (e) {
-      this.error = `Saved conversations could not be read (${e instanceof Error ? e.message : String(e)}).`;
+      this.error = `Saved conversations could not be read (${messageOf(e)}).`;
     }
   }
 
@@ -97,7 +97,7 @@ export class ChatState {
       await set(convKey(meta.id), { ...meta, turns: $state.snapshot(this.turns) }, this.store);
       this.conversations = [meta, ...this.conversations.filter((c) => c.id !== meta.id)];
     } catch (e) {
-      this.error = `This conversation could not be saved on this device (${e instanceof Error ? e.message : String(e)}); it stays here until you close the page.`;
+      this.error = `This conversation could not be saved on this device (${messageOf(e)}); it stays here until you close the page.`;
     }
   }
 

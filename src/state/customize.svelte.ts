@@ -3,6 +3,7 @@
 // compared with each adapter's indicator, and the resulting blend is set on
 // the engine. A preview answers the examples with and without the blend; a
 // blend can be saved as a named assistant. Nothing leaves the device.
+import { messageOf } from '../lib/errors';
 import calibration from '../lib/calibration.json';
 import { crayonBlend, type CrayonBlend } from '../lib/pool/blend';
 import { embedExamples } from '../lib/pool/customize';
@@ -15,8 +16,6 @@ import type { PoolEntry, PoolState } from './pool.svelte';
 /** τ and top-k chosen on the pool tasks' validation data (npm run bench:blend, then bench:report). */
 const DEFAULT_BLEND: { tau: number; topK: number } = (calibration as { blend?: { tau: number; topK: number } }).blend ?? { tau: 0.02, topK: 0 };
 
-type PoolJson = PoolEntry;
-
 export class CustomizeState {
   examplesText = $state('');
   tau = $state(DEFAULT_BLEND.tau);
@@ -27,7 +26,7 @@ export class CustomizeState {
   active = $state(false);
   busy = $state(false);
   error = $state<string | null>(null);
-  pool = $state<PoolJson | null>(null);
+  pool = $state<PoolEntry | null>(null);
   /** The saved assistant in use, if any. */
   activeName = $state<string | null>(null);
   saved = $state<Customization[]>([]);
@@ -38,7 +37,7 @@ export class CustomizeState {
   constructor(private readonly pools: PoolState) {}
 
   /** The active pool's adapters, loaded into the engine once each. */
-  private async ensurePool(rt: Runtime): Promise<PoolJson> {
+  private async ensurePool(rt: Runtime): Promise<PoolEntry> {
     const { manifest, adapters } = await this.pools.activeFiles();
     const have = new Set(rt.info().adapters);
     for (const a of adapters) if (!have.has(a.id)) await rt.loadAdapter(a.id, { config: a.config, weights: a.weights });
@@ -62,7 +61,7 @@ export class CustomizeState {
       this.activeName = null;
       this.preview = null;
     } catch (e) {
-      this.error = e instanceof Error ? e.message : String(e);
+      this.error = messageOf(e);
     } finally {
       this.busy = false;
     }
@@ -111,7 +110,7 @@ export class CustomizeState {
         this.preview = [...rows];
       }
     } catch (e) {
-      this.error = e instanceof Error ? e.message : String(e);
+      this.error = messageOf(e);
     } finally {
       this.previewBusy = false;
     }
@@ -146,7 +145,7 @@ export class CustomizeState {
       await this.loadSaved();
       return true;
     } catch (e) {
-      this.error = e instanceof Error ? e.message : String(e);
+      this.error = messageOf(e);
       return false;
     }
   }
@@ -163,7 +162,7 @@ export class CustomizeState {
       this.active = true;
       this.activeName = cz.name;
     } catch (e) {
-      this.error = e instanceof Error ? e.message : String(e);
+      this.error = messageOf(e);
     }
   }
 

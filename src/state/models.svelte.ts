@@ -1,7 +1,7 @@
 // Models on this device: the bundled reference model, and catalog or custom
 // checkpoints downloaded into Cache Storage with progress and cancel; any of
 // them can be loaded into the engine, and downloaded ones deleted.
-import { AbortError, isAppError } from '../lib/errors';
+import { AbortError, messageOf } from '../lib/errors';
 import { adapterBaseUrl } from '../lib/pool/import';
 import { CATALOG, customEntry, type CatalogEntry } from '../lib/models/catalog';
 import { deleteModel, downloadModel, listDownloaded, MODEL_CACHE, sweepIncomplete, type DownloadedModel } from '../lib/models/download';
@@ -13,8 +13,6 @@ export interface ModelRow extends CatalogEntry {
   progress: Progress | null;
   error: string | null;
 }
-
-const message = (e: unknown) => (isAppError(e) ? e.message : e instanceof Error ? e.message : String(e));
 
 export class ModelsState {
   rows = $state<ModelRow[]>(CATALOG.map((c) => ({ ...c, downloaded: null, progress: null, error: null })));
@@ -49,7 +47,7 @@ export class ModelsState {
       if (!this.rows.some((r) => r.id === entry.id)) this.rows.push({ ...entry, downloaded: null, progress: null, error: null });
       return null;
     } catch (e) {
-      return message(e);
+      return messageOf(e);
     }
   }
 
@@ -63,7 +61,7 @@ export class ModelsState {
     try {
       row.downloaded = await downloadModel({ fetch: fetch.bind(globalThis), caches }, row.base, { signal: ac.signal, onProgress: (p) => (row.progress = p) });
     } catch (e) {
-      row.error = e instanceof AbortError ? 'Download cancelled; nothing of it was kept.' : message(e);
+      row.error = e instanceof AbortError ? 'Download cancelled; nothing of it was kept.' : messageOf(e);
     } finally {
       row.progress = null;
       this.controllers.delete(id);

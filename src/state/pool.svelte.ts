@@ -6,7 +6,7 @@
 import { createStore, type UseStore } from 'idb-keyval';
 import { parseConfig, type ModelConfig } from '../lib/engine/config';
 import { filesSource, urlSource } from '../lib/engine/sources';
-import { AppError, isAppError } from '../lib/errors';
+import { AppError, messageOf } from '../lib/errors';
 import { centroid } from '../lib/router/policy';
 import { embedExamples } from '../lib/pool/customize';
 import { parseExamples } from '../lib/pool/examples';
@@ -23,8 +23,6 @@ export interface PoolView {
   manifest: PoolEntry;
   adapters: (AdapterSummary & { hasIndicator: boolean })[];
 }
-
-const message = (e: unknown) => (isAppError(e) ? e.message : e instanceof Error ? e.message : String(e));
 
 export class PoolState {
   pools = $state<PoolView[]>([]);
@@ -63,7 +61,7 @@ export class PoolState {
       this.persisted = await requestPersistence(navigator.storage);
       await this.refresh();
     } catch (e) {
-      this.notice = `The adapter pool could not be prepared: ${message(e)}`;
+      this.notice = `The adapter pool could not be prepared: ${messageOf(e)}`;
     } finally {
       this.ready = true;
     }
@@ -106,7 +104,7 @@ export class PoolState {
       await this.refresh();
       return true;
     } catch (e) {
-      this.importError = message(e);
+      this.importError = messageOf(e);
       return false;
     } finally {
       this.busy = false;

@@ -1,6 +1,7 @@
 // The service worker's life cycle as state: offline-ready once the app shell
 // is cached, and an update waiting for the user's go-ahead (never a surprise
 // reload in the middle of a chat).
+import { messageOf } from '../lib/errors';
 import { registerSW } from 'virtual:pwa-register';
 
 export class PwaState {
@@ -15,7 +16,7 @@ export class PwaState {
       immediate: true,
       onOfflineReady: () => (this.offlineReady = true),
       onNeedRefresh: () => (this.updateWaiting = true),
-      onRegisterError: (e: unknown) => (this.registrationError = e instanceof Error ? e.message : String(e)),
+      onRegisterError: (e: unknown) => (this.registrationError = messageOf(e)),
     });
   }
 

@@ -1,4 +1,5 @@
 // The user's settings as reactive state, persisted in IndexedDB on this device.
+import { messageOf } from '../lib/errors';
 import { createStore, get, set, type UseStore } from 'idb-keyval';
 import { DEFAULT_SETTINGS, normalizeSettings, type Settings } from '../lib/settings';
 
@@ -26,7 +27,7 @@ export class SettingsState {
       await set(KEY, $state.snapshot(this.value), this.store);
       this.saveError = null;
     } catch (e) {
-      this.saveError = `Settings could not be saved on this device (${e instanceof Error ? e.message : String(e)}); they apply until you close the page.`;
+      this.saveError = `Settings could not be saved on this device (${messageOf(e)}); they apply until you close the page.`;
     }
   }
 }

@@ -2,7 +2,7 @@
 // Face `resolve` URLs work), File objects the user picked, or Cache Storage;
 // each read with byte progress and abort. Kept apart from the loader so the
 // page can read adapter files without pulling in the tokenizer library.
-import { AbortError, AppError, throwIfAborted } from '../errors';
+import { AbortError, AppError, messageOf, throwIfAborted } from '../errors';
 
 export interface ReadOptions {
   signal?: AbortSignal;
@@ -30,7 +30,7 @@ async function readBody(res: Response, name: string, opts: ReadOptions): Promise
     }
   } catch (e) {
     if (e instanceof AbortError || opts.signal?.aborted) throw new AbortError();
-    throw new AppError('network', `Downloading ${name} was interrupted (${e instanceof Error ? e.message : String(e)}).`, { file: name });
+    throw new AppError('network', `Downloading ${name} was interrupted (${messageOf(e)}).`, { file: name });
   }
   if (total && loaded !== total) throw new AppError('truncated', `${name} arrived incomplete (${loaded} of ${total} bytes).`, { file: name });
   const out = new Uint8Array(loaded);
@@ -51,7 +51,7 @@ export function urlSource(base: string, fetchFn: typeof fetch): FileSource {
       res = await fetchFn(new URL(name, root).toString(), { signal: opts.signal });
     } catch (e) {
       if (opts.signal?.aborted) throw new AbortError();
-      throw new AppError('network', `Could not download ${name} from ${root} (${e instanceof Error ? e.message : String(e)}).`, { file: name });
+      throw new AppError('network', `Could not download ${name} from ${root} (${messageOf(e)}).`, { file: name });
     }
     // A static host's single-page-app fallback answers a missing file with the
     // app's index.html and a 200: for a model file that is "not found".

@@ -1,7 +1,7 @@
 // Tokenizing and chat templates through @huggingface/transformers, built from
 // the tokenizer files' contents (never fetched by the library itself).
 import { PreTrainedTokenizer } from '@huggingface/transformers';
-import { AppError } from '../errors';
+import { AppError, messageOf } from '../errors';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
@@ -20,7 +20,7 @@ export class Tokenizer {
     try {
       this.tok = new PreTrainedTokenizer(tokenizerJson as object, (tokenizerConfig ?? {}) as object);
     } catch (e) {
-      throw new AppError('bad-format', `The tokenizer files could not be read: ${e instanceof Error ? e.message : String(e)}.`);
+      throw new AppError('bad-format', `The tokenizer files could not be read: ${messageOf(e)}.`);
     }
     this.eosTokenId = (this.tok.eos_token_id as number | undefined) ?? null;
     this.bosTokenId = (this.tok.bos_token_id as number | undefined) ?? null;

@@ -4,7 +4,7 @@
 // removes every file of that model, and `sweepIncomplete` removes what a
 // closed tab left behind, so a broken model is never offered. The downloaded
 // models live in their own cache, which the service worker never touches.
-import { AbortError, AppError } from '../errors';
+import { AbortError, AppError, messageOf } from '../errors';
 import type { Progress } from '../runtimes/types';
 
 export const MODEL_CACHE = 'crayon-models';
@@ -32,7 +32,7 @@ async function get(io: DownloadIo, base: string, file: string, signal?: AbortSig
     res = await io.fetch(url(base, file), { signal, method });
   } catch (e) {
     if (signal?.aborted) throw new AbortError();
-    throw new AppError('network', `Could not reach ${url(base, file)} (${e instanceof Error ? e.message : String(e)}).`, { file });
+    throw new AppError('network', `Could not reach ${url(base, file)} (${messageOf(e)}).`, { file });
   }
   if (res.status === 404 || (res.ok && (res.headers.get('content-type') ?? '').startsWith('text/html'))) return null;
   if (!res.ok) throw new AppError('http', `Downloading ${file} failed: HTTP ${res.status}.`, { file, status: res.status });
@@ -96,7 +96,7 @@ export async function downloadModel(io: DownloadIo, base: string, opts: { signal
     if (signal?.aborted) throw new AbortError();
     if ((e as { name?: string })?.name === 'QuotaExceededError') throw new AppError('quota-exceeded', 'Storage on this device is full, so the model was not saved (nothing of it was kept). Free some space and try again.');
     if (e instanceof AppError) throw e;
-    throw new AppError('network', `The download was interrupted (${e instanceof Error ? e.message : String(e)}); nothing of it was kept.`);
+    throw new AppError('network', `The download was interrupted (${messageOf(e)}); nothing of it was kept.`);
   }
 }
 

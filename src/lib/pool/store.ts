@@ -4,7 +4,7 @@
 // written in one transaction, so an interrupted import leaves nothing half
 // written; a full disk is a typed `quota-exceeded` error and loses nothing.
 import { del, delMany, entries, get, getMany, promisifyRequest, setMany, type UseStore } from 'idb-keyval';
-import { AppError } from '../errors';
+import { AppError, messageOf } from '../errors';
 import type { ModelConfig } from '../engine/config';
 import { parseAdapter } from '../engine/lora';
 
@@ -45,7 +45,7 @@ function storageError(e: unknown, what: string): AppError {
   if (e instanceof AppError) return e;
   const name = (e as { name?: string })?.name;
   if (name === 'QuotaExceededError') return new AppError('quota-exceeded', `Storage on this device is full, so ${what} was not saved (nothing already stored was lost). Free some space, e.g. by deleting models or pools you no longer use.`);
-  return new AppError('storage-error', `${what} failed in the browser's storage (${e instanceof Error ? e.message : String(e)}).`);
+  return new AppError('storage-error', `${what} failed in the browser's storage (${messageOf(e)}).`);
 }
 
 /** Validates every adapter against the base model, then writes the pool in one transaction. */

@@ -3,7 +3,7 @@
 // abort, a timeout, retries with backoff only where a retry is safe, and
 // typed errors. Crayon's extension (a customization made of blend weights) is
 // used when the server has it and skipped when it doesn't.
-import { AbortError, AppError } from '../errors';
+import { AbortError, AppError, messageOf } from '../errors';
 
 export interface ClientOptions {
   baseUrl: string; // e.g. http://127.0.0.1:8787/v1
@@ -68,7 +68,7 @@ export class OpenAiClient {
           await sleep(250 * 2 ** attempt, signal);
           continue;
         }
-        throw new AppError('network', `Could not reach the server at ${this.base} (${e instanceof Error ? e.message : String(e)}).`);
+        throw new AppError('network', `Could not reach the server at ${this.base} (${messageOf(e)}).`);
       } finally {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
@@ -141,7 +141,7 @@ export class OpenAiClient {
     } catch (e) {
       if (opts.signal?.aborted || e instanceof AbortError) throw new AbortError();
       if (e instanceof SyntaxError) throw new AppError('http', 'The server sent a malformed stream.');
-      throw new AppError('network', `The connection to the server broke off mid-answer (${e instanceof Error ? e.message : String(e)}).`);
+      throw new AppError('network', `The connection to the server broke off mid-answer (${messageOf(e)}).`);
     } finally {
       opts.signal?.removeEventListener('abort', cancel);
     }

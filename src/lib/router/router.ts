@@ -61,7 +61,8 @@ export interface RouterConfig {
   customization: Customization | null;
 }
 
-function softmaxTop(logps: number[]): { index: number; prob: number } {
+/** The most likely option and its softmax probability: the device's multiple-choice confidence. */
+export function softmaxTop(logps: number[]): { index: number; prob: number } {
   const max = Math.max(...logps);
   const exps = logps.map((l) => Math.exp(l - max));
   const sum = exps.reduce((a, b) => a + b, 0);
