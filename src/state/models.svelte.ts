@@ -2,7 +2,7 @@
 // checkpoints downloaded into Cache Storage with progress and cancel; any of
 // them can be loaded into the engine, and downloaded ones deleted.
 import { AbortError, messageOf } from '../lib/errors';
-import { adapterBaseUrl } from '../lib/pool/import';
+import { repoBaseUrl } from '../lib/pool/import';
 import { CATALOG, customEntry, type CatalogEntry } from '../lib/models/catalog';
 import { deleteModel, downloadModel, listDownloaded, MODEL_CACHE, sweepIncomplete, type DownloadedModel } from '../lib/models/download';
 import type { Progress } from '../lib/runtimes/types';
@@ -43,7 +43,7 @@ export class ModelsState {
   /** Adds a checkpoint by URL or Hugging Face repo (org/name) to the list. */
   add(input: string): string | null {
     try {
-      const entry = customEntry(adapterBaseUrl(input));
+      const entry = customEntry(repoBaseUrl(input));
       if (!this.rows.some((r) => r.id === entry.id)) this.rows.push({ ...entry, downloaded: null, progress: null, error: null });
       return null;
     } catch (e) {

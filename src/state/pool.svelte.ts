@@ -10,7 +10,7 @@ import { AppError, messageOf } from '../lib/errors';
 import { centroid } from '../lib/router/policy';
 import { embedExamples } from '../lib/pool/customize';
 import { parseExamples } from '../lib/pool/examples';
-import { adapterBaseUrl, adapterId, readPeftAdapter, summarize, type AdapterSummary } from '../lib/pool/import';
+import { repoBaseUrl, adapterId, readPeftAdapter, summarize, type AdapterSummary } from '../lib/pool/import';
 import { addAdapters, deleteAdapter, deletePool, exportPool, listPools, loadPool, parsePoolFile, requestPersistence, savePool, type PoolManifest, type StoredAdapter } from '../lib/pool/store';
 import type { Runtime } from '../lib/runtimes/types';
 
@@ -127,7 +127,7 @@ export class PoolState {
   importUrl(url: string, examplesText: string, rt: Runtime, signal?: AbortSignal): Promise<boolean> {
     return this.run(async () => {
       const pool = this.requirePool();
-      const base = adapterBaseUrl(url);
+      const base = repoBaseUrl(url);
       const id = adapterId(url, pool.adapters.map((a) => a.id));
       const adapter = await readPeftAdapter(urlSource(base, fetch.bind(globalThis)), id, this.base!, signal);
       await addAdapters(this.store, pool.manifest, [{ adapter, indicator: await this.indicatorFor(examplesText, rt) }], this.base!);

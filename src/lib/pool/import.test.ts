@@ -4,7 +4,7 @@ import { worldDir } from '../../../training/world-dir';
 import { parseConfig } from '../engine/config';
 import { filesSource, type FileSource } from '../engine/sources';
 import { isAppError } from '../errors';
-import { adapterBaseUrl, adapterId, readPeftAdapter, summarize } from './import';
+import { repoBaseUrl, adapterId, readPeftAdapter, summarize } from './import';
 import { addAdapters, deleteAdapter, listPools, loadPool } from './store';
 import { memoryStore } from './testing/memory-store';
 
@@ -25,11 +25,11 @@ describe('adapter URLs', () => {
     ['https://huggingface.co/org/my-lora/blob/main/sub/adapter_model.safetensors', 'https://huggingface.co/org/my-lora/resolve/main/sub/'],
     ['http://127.0.0.1:8000/pool/cluster-0/adapter_config.json', 'http://127.0.0.1:8000/pool/cluster-0/'],
     ['http://127.0.0.1:8000/pool/cluster-0', 'http://127.0.0.1:8000/pool/cluster-0/'],
-  ])('%s -> %s', (input, want) => expect(adapterBaseUrl(input)).toBe(want));
+  ])('%s -> %s', (input, want) => expect(repoBaseUrl(input)).toBe(want));
 
   it('rejects what is neither a repo nor an http(s) URL', () => {
     for (const bad of ['not a url', 'ftp://x/y', 'https://huggingface.co/']) {
-      expect(() => adapterBaseUrl(bad)).toThrow();
+      expect(() => repoBaseUrl(bad)).toThrow();
     }
   });
 });

@@ -11,11 +11,11 @@ import type { StoredAdapter } from './store';
 export const HF_HOST = 'https://huggingface.co';
 
 /**
- * The file base URL of an adapter given as `org/name`, `org/name@rev`, a
+ * The file base URL of a Hugging Face repo (an adapter or a checkpoint) given as `org/name`, `org/name@rev`, a
  * Hugging Face page (`…/org/name`, `…/tree/rev[/dir]`) or a resolve URL
  * (`…/resolve/rev/[dir/]file`); any other http(s) URL is taken as a folder.
  */
-export function adapterBaseUrl(input: string): string {
+export function repoBaseUrl(input: string): string {
   const s = input.trim();
   const short = /^([\w.-]+)\/([\w.-]+)(?:@([\w./-]+))?$/.exec(s);
   if (short) return `${HF_HOST}/${short[1]}/${short[2]}/resolve/${short[3] ?? 'main'}/`;
