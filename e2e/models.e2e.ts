@@ -47,13 +47,22 @@ describe('models', () => {
     await expect.poll(() => cut.getByRole('button', { name: 'Download' }).count()).toBe(1); // can be tried again
   });
 
-  it('sweeps the files of a download cut short by a reload', async () => {
+  it('sweeps the files of a download cut short by a reload, but not those of one running in another tab', async () => {
     const { page, url } = session();
     const host = inject('modelsURL');
     await openModels(page, url('/'));
     const slow = await add(page, `${host}/slow/`);
     await slow.getByRole('button', { name: 'Download' }).click();
     await expect.poll(() => cached(page, `${host}/slow/`), { timeout: 10_000 }).not.toEqual([]); // config and tokenizer are in
+
+    // A second tab of the app starts up and sweeps: the download running in the first holds its lock, so it keeps its files.
+    const other = await session().context.newPage();
+    await openModels(other, url('/'));
+    await other.locator('[data-testid="models"][data-ready="true"]').waitFor({ timeout: 10_000 });
+    expect(await other.getByRole('status').filter({ hasText: /Removed \d+ file/ }).count()).toBe(0);
+    expect(await cached(other, `${host}/slow/`)).not.toEqual([]);
+    await other.close();
+
     await page.reload();
     await page.getByRole('button', { name: 'Models' }).click();
     await expect.poll(() => page.getByRole('status').filter({ hasText: /Removed \d+ file/ }).count(), { timeout: 10_000 }).toBe(1);

@@ -19,6 +19,8 @@ export class ModelsState {
   /** Which model the engine runs: 'bundled' or a row id. */
   inUse = $state<string>('bundled');
   notice = $state<string | null>(null);
+  /** The start-up sweep of unfinished downloads and the first listing are done. */
+  ready = $state(false);
   private readonly controllers = new Map<string, AbortController>();
 
   /** `onSwitch` runs after the engine switched models (a blend made for the old one no longer applies). */
@@ -29,9 +31,10 @@ export class ModelsState {
 
   async init(): Promise<void> {
     if (!globalThis.caches) return;
-    const removed = await sweepIncomplete({ caches });
+    const removed = await sweepIncomplete({ caches, locks: navigator.locks });
     if (removed) this.notice = `Removed ${removed} file(s) of a download that did not finish.`;
     await this.refresh();
+    this.ready = true;
   }
 
   async refresh(): Promise<void> {
@@ -59,7 +62,7 @@ export class ModelsState {
     row.error = null;
     row.progress = { loaded: 0, total: row.approxBytes };
     try {
-      row.downloaded = await downloadModel({ fetch: fetch.bind(globalThis), caches }, row.base, { signal: ac.signal, onProgress: (p) => (row.progress = p) });
+      row.downloaded = await downloadModel({ fetch: fetch.bind(globalThis), caches, locks: navigator.locks }, row.base, { signal: ac.signal, onProgress: (p) => (row.progress = p) });
     } catch (e) {
       row.error = e instanceof AbortError ? 'Download cancelled; nothing of it was kept.' : messageOf(e);
     } finally {

@@ -2,8 +2,10 @@
 // Files stream into the cache with byte progress; a marker entry written last
 // says the model is complete. Cancelling, a network failure or a full disk
 // removes every file of that model, and `sweepIncomplete` removes what a
-// closed tab left behind, so a broken model is never offered. The downloaded
-// models live in their own cache, which the service worker never touches.
+// closed tab left behind, so a broken model is never offered. A download holds
+// a Web Lock named after its URL while it runs, so a sweep in another tab of
+// the app leaves it alone. The downloaded models live in their own cache,
+// which the service worker never touches.
 import { AbortError, AppError, messageOf } from '../errors';
 import type { Progress } from '../runtimes/types';
 
@@ -15,7 +17,11 @@ const OPTIONAL = ['generation_config.json'];
 export interface DownloadIo {
   fetch: typeof fetch;
   caches: CacheStorage;
+  /** navigator.locks where there is one: marks a download in progress for every tab of the app. */
+  locks?: LockManager;
 }
+
+const LOCK_PREFIX = 'crayon-download:';
 
 export interface DownloadedModel {
   base: string;
@@ -53,6 +59,17 @@ async function fileList(io: DownloadIo, base: string, signal?: AbortSignal): Pro
 
 /** Downloads every file of the checkpoint at `base` into the model cache; on any failure nothing of it stays. */
 export async function downloadModel(io: DownloadIo, base: string, opts: { signal?: AbortSignal; onProgress?: (p: Progress) => void } = {}): Promise<DownloadedModel> {
+  if (!io.locks) return download(io, base, opts);
+  try {
+    // Another tab downloading the same checkpoint goes first; this one waits (and can be cancelled while it waits).
+    return await io.locks.request(LOCK_PREFIX + base, { signal: opts.signal }, () => download(io, base, opts));
+  } catch (e) {
+    if (opts.signal?.aborted) throw new AbortError();
+    throw e;
+  }
+}
+
+async function download(io: DownloadIo, base: string, opts: { signal?: AbortSignal; onProgress?: (p: Progress) => void }): Promise<DownloadedModel> {
   const { signal } = opts;
   const cache = await io.caches.open(MODEL_CACHE);
   const stored: string[] = [];
@@ -119,15 +136,17 @@ export async function deleteModel(io: Pick<DownloadIo, 'caches'>, base: string):
 
 /**
  * Removes files of models that never completed (a tab closed mid-download). Returns how many were removed.
- * Run at start-up only: a download still running in another tab of the app would lose its files too.
+ * With `locks`, a download running in any tab of the app (it holds its lock) is left alone; without, run it
+ * at start-up only, as such a download would lose its files too.
  */
-export async function sweepIncomplete(io: Pick<DownloadIo, 'caches'>): Promise<number> {
+export async function sweepIncomplete(io: Pick<DownloadIo, 'caches' | 'locks'>): Promise<number> {
   const cache = await io.caches.open(MODEL_CACHE);
   const keys = await cache.keys();
   const complete = new Set(keys.filter((k) => k.url.endsWith(MARKER)).map((k) => k.url.slice(0, -MARKER.length)));
+  const running = io.locks ? ((await io.locks.query()).held ?? []).map((l) => l.name ?? '').filter((n) => n.startsWith(LOCK_PREFIX)).map((n) => n.slice(LOCK_PREFIX.length)) : [];
   let removed = 0;
   for (const k of keys) {
-    if (k.url.endsWith(MARKER) || [...complete].some((b) => k.url.startsWith(b))) continue;
+    if (k.url.endsWith(MARKER) || [...complete, ...running].some((b) => k.url.startsWith(b))) continue;
     await cache.delete(k);
     removed++;
   }
