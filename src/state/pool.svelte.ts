@@ -11,7 +11,7 @@ import { centroid } from '../lib/router/policy';
 import { embedExamples } from '../lib/pool/customize';
 import { parseExamples } from '../lib/pool/examples';
 import { repoBaseUrl, adapterId, readPeftAdapter, summarize, type AdapterSummary } from '../lib/pool/import';
-import { addAdapters, deleteAdapter, deletePool, exportPool, listPools, loadPool, parsePoolFile, requestPersistence, savePool, type PoolManifest, type StoredAdapter } from '../lib/pool/store';
+import { addAdapters, deleteAdapter, deletePool, exportPool, listPools, loadAdapters, loadPool, parsePoolFile, requestPersistence, savePool, type PoolManifest, type StoredAdapter } from '../lib/pool/store';
 import type { Runtime } from '../lib/runtimes/types';
 
 export const BUNDLED_POOL_BASE = 'world/device-pool/';
@@ -33,6 +33,8 @@ export class PoolState {
   notice = $state<string | null>(null);
   persisted = $state<boolean | null>(null);
   private base: ModelConfig | null = null;
+  /** What the Adapters page shows of each adapter, by pool and id: read from storage once (an adapter's files never change under its id). */
+  private readonly summaries = new Map<string, AdapterSummary>();
 
   constructor(readonly store: UseStore = createStore('crayon-pool', 'kv')) {}
 
@@ -70,8 +72,9 @@ export class PoolState {
   async refresh(): Promise<void> {
     const views: PoolView[] = [];
     for (const m of await listPools(this.store)) {
-      const { adapters } = await loadPool(this.store, m.id);
-      views.push({ manifest: m as PoolEntry, adapters: adapters.map((a) => ({ ...summarize(a), hasIndicator: (m.adapters.find((x) => x.id === a.id)?.indicator.length ?? 0) > 0 })) });
+      const missing = m.adapters.filter((a) => !this.summaries.has(summaryKey(m.id, a.id))).map((a) => a.id);
+      if (missing.length) for (const a of await loadAdapters(this.store, m.id, missing)) this.summaries.set(summaryKey(m.id, a.id), summarize(a));
+      views.push({ manifest: m as PoolEntry, adapters: m.adapters.map((a) => ({ ...this.summaries.get(summaryKey(m.id, a.id))!, hasIndicator: a.indicator.length > 0 })) });
     }
     this.pools = views;
   }
@@ -153,6 +156,7 @@ export class PoolState {
   async removeAdapter(poolId: string, id: string, rt: Runtime | null): Promise<void> {
     await this.run(async () => {
       await deleteAdapter(this.store, poolId, id);
+      this.summaries.delete(summaryKey(poolId, id));
       if (rt?.info().adapters.includes(id)) await rt.removeAdapter(id);
       return `Deleted adapter "${id}".`;
     });
@@ -161,6 +165,7 @@ export class PoolState {
   async removePool(poolId: string): Promise<void> {
     await this.run(async () => {
       await deletePool(this.store, poolId);
+      for (const k of [...this.summaries.keys()]) if (k.startsWith(summaryKey(poolId, ''))) this.summaries.delete(k);
       return `Deleted pool "${poolId}".`;
     });
   }
@@ -172,3 +177,5 @@ export class PoolState {
     return p;
   }
 }
+
+const summaryKey = (pool: string, id: string) => `${pool}\n${id}`;

@@ -5,7 +5,7 @@ import { parseConfig } from '../engine/config';
 import { filesSource, type FileSource } from '../engine/sources';
 import { isAppError } from '../errors';
 import { repoBaseUrl, adapterId, readPeftAdapter, summarize } from './import';
-import { addAdapters, deleteAdapter, listPools, loadPool } from './store';
+import { addAdapters, deleteAdapter, listCustomizations, listPools, loadAdapters, loadPool } from './store';
 import { memoryStore } from './testing/memory-store';
 
 const world = worldDir();
@@ -96,5 +96,31 @@ describe('pool edits in the store', () => {
     expect(data.size).toBe(0);
     expect(await code(addAdapters(memoryStore(data, () => true), { id: 'p', baseModel: 'device', embedder: null }, [{ adapter: good, indicator: [] }], base))).toBe('quota-exceeded');
     expect(await listPools(memoryStore(data))).toEqual([]);
+  });
+
+  it('lists pools and assistants without reading any adapter\'s files', async () => {
+    /** A Map that records which values are read. */
+    class Watched extends Map<IDBValidKey, unknown> {
+      read: string[] = [];
+      override get(k: IDBValidKey) {
+        this.read.push(String(k));
+        return super.get(k);
+      }
+      override values() {
+        this.read.push('(every value)');
+        return super.values();
+      }
+    }
+    const data = new Watched();
+    const store = memoryStore(data);
+    const a = await readPeftAdapter(filesSource(peftFiles()), 'a', base);
+    await addAdapters(store, { id: 'mine', baseModel: 'device', embedder: null }, [{ adapter: a, indicator: [1] }, { adapter: { ...a, id: 'b' }, indicator: [] }], base);
+    data.read = [];
+    expect((await listPools(store)).map((p) => p.adapters.map((x) => x.id))).toEqual([['a', 'b']]);
+    expect(await listCustomizations(store)).toEqual([]);
+    expect(data.read).toEqual(['pool:mine']);
+    expect((await loadAdapters(store, 'mine', ['b'])).map((x) => x.id)).toEqual(['b']);
+    expect(data.read).toEqual(['pool:mine', 'adapter:mine:b']);
+    expect(await code(loadAdapters(store, 'mine', ['gone']))).toBe('storage-error');
   });
 });

@@ -3,7 +3,7 @@
 // (PEFT config + safetensors bytes), and saved customizations. A whole pool is
 // written in one transaction, so an interrupted import leaves nothing half
 // written; a full disk is a typed `quota-exceeded` error and loses nothing.
-import { del, delMany, entries, get, getMany, promisifyRequest, setMany, type UseStore } from 'idb-keyval';
+import { del, delMany, get, getMany, keys, promisifyRequest, setMany, type UseStore } from 'idb-keyval';
 import { AppError, messageOf } from '../errors';
 import type { ModelConfig } from '../engine/config';
 import { parseAdapter } from '../engine/lora';
@@ -60,16 +60,27 @@ export async function savePool(store: UseStore, manifest: PoolManifest, adapters
   }
 }
 
+/** The values under keys that start with `prefix`, reading only those (not every adapter's weights). */
+async function valuesWithPrefix<T>(store: UseStore, prefix: string): Promise<T[]> {
+  const ks = (await keys(store)).filter((k) => String(k).startsWith(prefix));
+  return (await getMany<T>(ks, store)).filter((v) => v !== undefined);
+}
+
 export async function listPools(store: UseStore): Promise<PoolManifest[]> {
-  return (await entries<string, PoolManifest>(store)).filter(([k]) => String(k).startsWith('pool:')).map(([, v]) => v);
+  return valuesWithPrefix<PoolManifest>(store, 'pool:');
 }
 
 export async function loadPool(store: UseStore, id: string): Promise<{ manifest: PoolManifest; adapters: StoredAdapter[] }> {
   const manifest = await get<PoolManifest>(poolKey(id), store);
   if (!manifest) throw new AppError('not-found', `No pool "${id}" on this device.`);
-  const adapters = await getMany<StoredAdapter>(manifest.adapters.map((a) => adapterKey(id, a.id)), store);
-  if (adapters.some((a) => !a)) throw new AppError('storage-error', `Pool "${id}" is missing some adapters in storage.`);
-  return { manifest, adapters: adapters as StoredAdapter[] };
+  return { manifest, adapters: await loadAdapters(store, id, manifest.adapters.map((a) => a.id)) };
+}
+
+/** Some adapters of a pool, files included. */
+export async function loadAdapters(store: UseStore, poolId: string, ids: string[]): Promise<StoredAdapter[]> {
+  const adapters = await getMany<StoredAdapter>(ids.map((a) => adapterKey(poolId, a)), store);
+  if (adapters.some((a) => !a)) throw new AppError('storage-error', `Pool "${poolId}" is missing some adapters in storage.`);
+  return adapters as StoredAdapter[];
 }
 
 export async function deletePool(store: UseStore, id: string): Promise<void> {
@@ -123,7 +134,7 @@ export async function saveCustomization(store: UseStore, cz: Customization): Pro
 }
 
 export async function listCustomizations(store: UseStore): Promise<Customization[]> {
-  return (await entries<string, Customization>(store)).filter(([k]) => String(k).startsWith('cz:')).map(([, v]) => v);
+  return valuesWithPrefix<Customization>(store, 'cz:');
 }
 
 export async function deleteCustomization(store: UseStore, id: string): Promise<void> {
