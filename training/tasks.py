@@ -1,6 +1,6 @@
-"""The reference world's task suite: 32 small tasks in 6 domains, generated
+"""The reference world's task suite: 36 small tasks in 6 domains, generated
 from fixed seeds. Every item has a question, 4 options (one right), the right
-option's index and a free-form answer. 10 tasks are held out of all pool
+option's index and a free-form answer. 11 tasks are held out of all pool
 training as *customized* tasks: some are new tasks inside one domain, some
 compose two domains (their `composes` field), so a blend of adapters can
 matter.
@@ -30,6 +30,9 @@ WORDS = ["cat", "dog", "sun", "map", "cup", "pen", "box", "hat", "fig", "jar", "
 LONG_WORDS = ["apple", "bread", "chair", "dream", "eagle", "flame", "grape", "house", "index",
               "joker", "knife", "lemon", "mango", "night", "ocean", "piano", "queen", "river",
               "stone", "tiger"]
+# Words of 4 and 6 letters, used only by word_length_parity (the lists above are all odd).
+EVEN_WORDS = ["bird", "cake", "door", "fish", "lamp", "moon", "nest", "rain", "ship", "tree", "wolf", "frog",
+              "castle", "dragon", "forest", "garden", "island", "jungle", "market", "pencil", "rabbit", "silver"]
 
 UNITS = [("km", "m", 1000), ("m", "cm", 100), ("kg", "g", 1000), ("hours", "minutes", 60),
          ("minutes", "seconds", 60), ("days", "hours", 24)]
@@ -247,13 +250,18 @@ def sum_parity(r):  # arithmetic + logic; small operands, so 100 train items cov
 
 
 def convert_compare(r):  # units + arithmetic
-    n = r.randint(1, 9); m = r.randint(100, 999)
-    big = n * 1000
-    return f"Which is longer, {n} km or {m} m?", f"{n} km" if big > m else f"{m} m", [f"{n} km", f"{m} m", f"{n} m", f"{m} km"]
+    # Convert the metres to kilometres, then compare two digits; either side is longer half the
+    # time. (The first version compared n km with 100-999 m, so "n km" was always right and the
+    # base model answered it by habit.)
+    n, k = r.sample(range(1, 10), 2)
+    m = k * 1000
+    return f"Which is longer, {n} km or {m} m?", f"{n} km" if n > k else f"{m} m", [f"{n} km", f"{m} m", f"{n} m", f"{m} km"]
 
 
 def word_length_parity(r):  # strings + logic
-    w = r.choice(WORDS + LONG_WORDS)
+    # Half the words have an even number of letters. WORDS and LONG_WORDS (3 and 5 letters) are
+    # all odd, so drawing only from them made "odd" always right.
+    w = r.choice(EVEN_WORDS if r.random() < 0.5 else WORDS + LONG_WORDS)
     return f"Does '{w}' have an even or odd number of letters?", "even" if len(w) % 2 == 0 else "odd", ["even", "odd", "prime", "zero"]
 
 
@@ -293,8 +301,8 @@ TASKS: List[Task] = [
     Task("capital_first_letter", "facts+strings", capital_first_letter, customized=True, composes=["facts", "strings"], space=12),
     Task("job_sentiment", "facts+sentiment", job_sentiment, customized=True, composes=["facts", "sentiment"], space=12),
     Task("sum_parity", "arithmetic+logic", sum_parity, customized=True, composes=["arithmetic", "logic"], space=36),
-    Task("convert_compare", "units+arithmetic", convert_compare, customized=True, composes=["units", "arithmetic"]),
-    Task("word_length_parity", "strings+logic", word_length_parity, customized=True, composes=["strings", "logic"], space=44),
+    Task("convert_compare", "units+arithmetic", convert_compare, customized=True, composes=["units", "arithmetic"], space=72),
+    Task("word_length_parity", "strings+logic", word_length_parity, customized=True, composes=["strings", "logic"], space=66),
 ]
 
 

@@ -40,8 +40,9 @@ def _batch(seqs: List[List[int]], starts: List[int], pad: int):
 
 
 def train(model: CausalLM, data: List[Tuple[List[int], int]], params, steps: int, lr: float, batch: int,
-          seed: int, pad: int, log: str = "", warmup: int = 50) -> float:
-    """AdamW with warmup and cosine decay to 10%; `data` is [(ids, loss_start)]. Returns the last loss."""
+          seed: int, pad: int, log: str = "", warmup: int = 50, on_eval=None, eval_every: int = 50) -> float:
+    """AdamW with warmup and cosine decay to 10%; `data` is [(ids, loss_start)]. Returns the last loss.
+    `on_eval(step)`, if given, runs every `eval_every` steps and after the last one (in eval mode)."""
     params = [p for p in params if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0, betas=(0.9, 0.98))
     rng = random.Random(seed)
@@ -65,6 +66,10 @@ def train(model: CausalLM, data: List[Tuple[List[int], int]], params, steps: int
         ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
         if log and (step % 200 == 0 or step == steps - 1):
             print(f"  [{log}] step {step}/{steps} loss {ema:.3f} ({time.time() - t0:.0f}s)", flush=True)
+        if on_eval and ((step + 1) % eval_every == 0 or step == steps - 1):
+            model.eval()
+            on_eval(step + 1)
+            model.train()
     model.eval()
     return ema or 0.0
 
