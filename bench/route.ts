@@ -10,7 +10,7 @@
 // splits and reported on test splits. Writes bench/results/routing.json and
 // the plot routing.svg; bench:report turns the thresholds into the app's defaults.
 import type { AddressInfo } from 'node:net';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createCrayonServer, DEFAULT_CONFIG } from '../server/app';
 import { loadPool, ServerModel } from '../server/llama';
 import { CrayonEngine } from '../src/lib/engine/engine';
@@ -38,7 +38,7 @@ interface Observation {
   task: string;
   inScope: boolean;
   scope: number;
-  mc: { device: boolean; server: boolean; topProb: number };
+  mc: { device: boolean; server: boolean; topProb: number; logps: number[] };
   free: { device: boolean; server: boolean; meanLogprob: number };
 }
 
@@ -83,7 +83,7 @@ async function observe(splitName: 'validation' | 'test'): Promise<Observation[]>
       const sFree = await server.generate(messages, { maxTokens: 8 });
       out.push({
         task, inScope, scope,
-        mc: { device: dChoice === it.answer, server: sChoice === it.answer, topProb },
+        mc: { device: dChoice === it.answer, server: sChoice === it.answer, topProb, logps },
         free: { device: norm(dFree.text) === norm(it.answer_text), server: norm(sFree.text) === norm(it.answer_text), meanLogprob: Math.max(-50, dFree.meanLogprob) },
       });
     }
@@ -184,6 +184,9 @@ const result = {
   test: { mc, free },
 };
 writeResult('routing', result);
+// Every observation, for studying other routing signals offline (not committed).
+mkdirSync('bench/tmp', { recursive: true });
+writeFileSync('bench/tmp/routing-observations.json', JSON.stringify({ validation: val, test }));
 writeFileSync('bench/results/routing.svg', routingSvg(mc, 'Multiple choice, test split: accuracy against the share sent to the server'));
 console.log(JSON.stringify({ thresholds, device_acc: mc.device_acc, server_acc: mc.server_acc, auto_acc_at_30pct: mc.auto_acc_at_30pct, gap_recovered_at_30pct: mc.gap_recovered_at_30pct, beats_random_everywhere: mc.beats_random_everywhere }, null, 2));
 http.close();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isAppError } from '../errors';
 import type { Blend } from '../engine/lora';
-import { crayonBlend, lorahubBlend, singleBest, softmax, uniformBlend } from './blend';
+import { crayonBlend, lorahubBlend, noHarmCheck, singleBest, softmax, uniformBlend } from './blend';
 
 const pool = [
   { id: 'a', indicator: [1, 0, 0] },
@@ -78,5 +78,28 @@ describe('baselines', () => {
     expect(r.loss).toBeLessThan(start / 4);
     for (const w of Object.values(r.blend.weights)) expect(Math.abs(w)).toBeLessThanOrEqual(1.5);
     expect(r.blend.weights.a).toBeGreaterThan(0.5);
+  });
+});
+
+describe('The no-harm check', () => {
+  const candidate: Blend = { mode: 'delta', weights: { a: 0.7, b: 0.3 } };
+
+  it('keeps the blend when it lowers the examples\' loss, and says both losses', async () => {
+    const seen: (Blend | null)[] = [];
+    const r = await noHarmCheck(candidate, async (b) => (seen.push(b), b ? 0.8 : 1.2));
+    expect(r).toEqual({ blend: candidate, kept: true, baseLoss: 1.2, blendLoss: 0.8 });
+    expect(seen).toEqual([null, candidate]);
+  });
+
+  it('falls back to the base model when the blend raises it', async () => {
+    const r = await noHarmCheck(candidate, async (b) => (b ? 2.5 : 1.2));
+    expect(r.blend).toBeNull();
+    expect(r.kept).toBe(false);
+    expect(r.blendLoss).toBe(2.5);
+  });
+
+  it('rejects a loss that is not a number', async () => {
+    const err = await noHarmCheck(candidate, async (b) => (b ? Number.NaN : 1)).catch((e) => e);
+    expect(isAppError(err) && err.code).toBe('invalid-argument');
   });
 });

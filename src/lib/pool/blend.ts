@@ -106,3 +106,31 @@ export async function lorahubBlend(ids: string[], exampleLoss: (blend: Blend) =>
   const r = await cmaes(objective, { x0: new Array(ids.length).fill(0), sigma0: bound / 3, budget: opts.steps ?? 40, lower: -bound, upper: bound, seed: opts.seed, signal: opts.signal });
   return { blend: toBlend(r.x), loss: r.f, evaluations: r.evaluations };
 }
+
+// ---- A variant: Crayon's blend with a no-harm check on the user's examples. ----
+
+export interface CheckedBlend {
+  /** The blend to use: the candidate, or null (the base model) when the candidate did worse. */
+  blend: Blend | null;
+  kept: boolean;
+  /** Mean per-token loss of the user's examples' outputs without and with the candidate. */
+  baseLoss: number;
+  blendLoss: number;
+}
+
+/**
+ * Keeps Crayon's blend only if it does not raise the loss of the user's own
+ * examples above the base model's; otherwise falls back to the base model.
+ * A pool adapter trained on one cluster can hurt a task none of them covers,
+ * and the examples the user already gave can tell. Two evaluations of the
+ * examples' loss, no search (LoraHub's search makes 40).
+ */
+export async function noHarmCheck(candidate: Blend, exampleLoss: (blend: Blend | null) => Promise<number>): Promise<CheckedBlend> {
+  const baseLoss = await exampleLoss(null);
+  const blendLoss = await exampleLoss(candidate);
+  if (!Number.isFinite(baseLoss) || !Number.isFinite(blendLoss)) {
+    throw new AppError('invalid-argument', `The examples' loss is not a finite number (base ${baseLoss}, blend ${blendLoss}).`);
+  }
+  const kept = blendLoss <= baseLoss;
+  return { blend: kept ? candidate : null, kept, baseLoss, blendLoss };
+}
