@@ -13,6 +13,7 @@ import { fsSource, readAdapterDir } from '../src/lib/engine/testing/fs-source';
 import { crayonBlend, lorahubBlend, noHarmCheck, singleBest, uniformBlend, type Indicator } from '../src/lib/pool/blend';
 import { embedExamples, exampleLoss } from '../src/lib/pool/customize';
 import type { Example } from '../src/lib/pool/examples';
+import { cosine } from '../src/lib/router/policy';
 import { worldDir } from '../training/world-dir';
 import { median, writeResult } from './results';
 import { shuffle } from './stats';
@@ -21,11 +22,11 @@ const K = 5;
 const SEEDS = Number(process.env.SEEDS ?? 5);
 const CAL_SEEDS = Number(process.env.CAL_SEEDS ?? 2);
 const CAL_ITEMS = Number(process.env.CAL_ITEMS ?? 20); // validation items scored per pool task and seed
-const TAUS = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5];
+const TAUS = [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1];
 const TOPKS = [0, 2, 3]; // 0 = all; 1 is the single-best baseline
 // Diagnostics on the customized tasks (reported to show how much the choices matter; never used to choose):
-// Crayon's weights as a factor blend, and Crayon at softer temperatures than the calibrated one.
-const DIAG_TAUS = [0.02, 0.1];
+// Crayon's weights as a factor blend, and Crayon at other temperatures than the calibrated one.
+const DIAG_TAUS = [0.005, 0.02, 0.1];
 const END = '<|end|>';
 
 interface Item { question: string; options: string[]; answer: number; answer_text: string }
@@ -66,29 +67,52 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const key = (w: Record<string, number>) => ids.map((id) => (w[id] ?? 0).toFixed(3)).join(',');
 
 // 1. Calibrate τ and top-k on the pool tasks' validation split: examples and scored items both from validation, disjoint.
+// Two protocols, both on pool tasks only. 'in-pool': the whole pool, as it is. 'held-out': for each pool task the
+// adapters trained on it (those holding at least 10% of its train items) are left out, so the calibration task has no
+// adapter of its own, as a customized task has none; this one chooses, because that is the condition Crayon is used in.
+// (Decided before any held-out result on the customized tasks was seen: the in-pool protocol always prefers the
+// sharpest τ, since there the nearest adapter is the task's own.)
+const nearest = (f: ArrayLike<number>) => pool.adapters.reduce((b, a) => (cosine(f, a.indicator) > cosine(f, b.indicator) ? a : b)).id;
+async function ownAdapters(t: string): Promise<Set<string>> {
+  const train = split(t, 'train');
+  const counts = new Map<string, number>();
+  for (const f of await embedExamples(engine, asExamples(train))) counts.set(nearest(f), (counts.get(nearest(f)) ?? 0) + 1);
+  return new Set([...counts].filter(([, n]) => n >= 0.1 * train.length).map(([id]) => id));
+}
+type Protocol = 'in_pool' | 'held_out';
 console.log(`calibrating tau x top-k on ${poolTasks.length} pool tasks' validation data`);
 const grid = TAUS.flatMap((tau) => TOPKS.map((topK) => ({ tau, topK })));
-const calAcc = new Map<string, number[]>(grid.map((g) => [`${g.tau}/${g.topK}`, []]));
+const calAcc: Record<Protocol, Map<string, number[]>> = { in_pool: new Map(grid.map((g) => [`${g.tau}/${g.topK}`, []])), held_out: new Map(grid.map((g) => [`${g.tau}/${g.topK}`, []])) };
+const leftOut: Record<string, string[]> = {};
 for (const t of poolTasks) {
   const val = split(t, 'validation');
+  const own = await ownAdapters(t);
+  leftOut[t] = [...own];
+  const pools: Record<Protocol, Indicator[]> = { in_pool: pool.adapters, held_out: pool.adapters.filter((a) => !own.has(a.id)) };
   for (let s = 0; s < CAL_SEEDS; s++) {
     const shuffled = draw(val, val.length, 1000 + s);
     const ex = asExamples(shuffled.slice(0, K));
     const scored = shuffled.slice(K, K + CAL_ITEMS);
     const feats = await embedExamples(engine, ex);
     const cache = new Map<string, number>(); // grid points that give the same weights are scored once
-    for (const g of grid) {
-      const r = crayonBlend(feats, pool.adapters, g);
-      const k = key(r.weights);
-      if (!cache.has(k)) cache.set(k, await accuracy(scored, r.blend));
-      calAcc.get(`${g.tau}/${g.topK}`)!.push(cache.get(k)!);
+    for (const protocol of ['in_pool', 'held_out'] as const) {
+      for (const g of grid) {
+        const r = crayonBlend(feats, pools[protocol], g);
+        const k = key(r.weights);
+        if (!cache.has(k)) cache.set(k, await accuracy(scored, r.blend));
+        calAcc[protocol].get(`${g.tau}/${g.topK}`)!.push(cache.get(k)!);
+      }
     }
   }
-  console.log(`  ${t}`);
+  console.log(`  ${t} (left out for held-out: ${leftOut[t].join(', ')})`);
 }
-const calibration = grid.map((g) => ({ ...g, acc: mean(calAcc.get(`${g.tau}/${g.topK}`)!) }));
-const chosen = calibration.reduce((b, c) => (c.acc > b.acc ? c : b));
-console.log(`chosen tau ${chosen.tau}, top-k ${chosen.topK} (validation acc ${chosen.acc.toFixed(3)})`);
+const calibrationOf = (p: Protocol) => grid.map((g) => ({ ...g, acc: mean(calAcc[p].get(`${g.tau}/${g.topK}`)!) }));
+const best = (cal: ReturnType<typeof calibrationOf>) => cal.reduce((b, c) => (c.acc > b.acc ? c : b));
+const calibration = calibrationOf('held_out');
+const inPoolCalibration = calibrationOf('in_pool');
+const chosen = best(calibration);
+const inPoolChoice = best(inPoolCalibration);
+console.log(`chosen (held-out protocol): tau ${chosen.tau}, top-k ${chosen.topK} (validation acc ${chosen.acc.toFixed(3)}); the in-pool protocol would choose tau ${inPoolChoice.tau}, top-k ${inPoolChoice.topK}`);
 
 // 2. The methods on the customized tasks' test split.
 const acc: Record<Method, number[]> = { base: [], single: [], uniform: [], lorahub: [], crayon: [], crayon_checked: [], oracle: [] };
@@ -138,7 +162,12 @@ const accMean = Object.fromEntries(Object.entries(acc).map(([m, xs]) => [m, mean
 const timeMs = { crayon: median(time.crayon), crayon_weights_only: median(time.crayonWeights), crayon_checked: median(time.crayonChecked), lorahub: median(time.lorahub) };
 const out = writeResult('blending', {
   setup: { examples: K, seeds: SEEDS, tasks: customTasks, testItemsPerTask: split(customTasks[0], 'test').length, backend: 'cpu (Node)', lorahub: { steps: 40, l1: 0.05, bound: 1.5, optimizer: 'CMA-ES', mode: 'factor' }, crayonMode: 'delta' },
-  calibration: { chosen: { tau: chosen.tau, topK: chosen.topK, validationAcc: chosen.acc }, grid: calibration, poolTasks, seeds: CAL_SEEDS, itemsPerTask: CAL_ITEMS },
+  calibration: {
+    protocol: 'held-out: each pool task scored with the adapters trained on it (>= 10% of its train items) left out of the pool',
+    chosen: { tau: chosen.tau, topK: chosen.topK, validationAcc: chosen.acc }, grid: calibration, leftOut,
+    in_pool: { note: 'the whole pool, each task\'s own adapter included (not used to choose)', best: inPoolChoice, grid: inPoolCalibration },
+    poolTasks, seeds: CAL_SEEDS, itemsPerTask: CAL_ITEMS,
+  },
   acc: accMean,
   crayon_checked_kept: { kept, of: customTasks.length * SEEDS },
   per_task: perTask,

@@ -92,7 +92,7 @@ if (blending) {
   const a = blending.acc;
   const t = blending.time_ms;
   out.push('## Blending methods (`npm run bench:blend` → `bench/results/blending.json`)', '');
-  out.push(`Every customized task of the reference world (${blending.setup.tasks.length}), ${blending.setup.examples} examples drawn from its train split with ${blending.setup.seeds} seeds; multiple-choice accuracy on its whole test split (${blending.setup.testItemsPerTask} items), device model on the CPU engine in Node. τ = ${blending.calibration.chosen.tau} and top-k = ${blending.calibration.chosen.topK || 'all'} were chosen on the pool tasks' validation data (validation accuracy ${f(blending.calibration.chosen.validationAcc, 3)}). LoraHub: CMA-ES, 40 evaluations of the examples' loss + 0.05·mean|w|, weights in [−1.5, 1.5], factor blend.`, '');
+  out.push(`Every customized task of the reference world (${blending.setup.tasks.length}), ${blending.setup.examples} examples drawn from its train split with ${blending.setup.seeds} seeds; multiple-choice accuracy on its whole test split (${blending.setup.testItemsPerTask} items), device model on the CPU engine in Node. τ = ${blending.calibration.chosen.tau} and top-k = ${blending.calibration.chosen.topK || 'all'} were chosen on the pool tasks' validation data${blending.calibration.in_pool ? `, each pool task scored with the adapters trained on it left out of the pool (a customized task has no adapter of its own either; validation accuracy ${f(blending.calibration.chosen.validationAcc, 3)}). With the whole pool, each task's own adapter included, the same grid would choose τ = ${blending.calibration.in_pool.best.tau}, top-k = ${blending.calibration.in_pool.best.topK || 'all'} (validation accuracy ${f(blending.calibration.in_pool.best.acc, 3)})` : ` (validation accuracy ${f(blending.calibration.chosen.validationAcc, 3)})`}. LoraHub: CMA-ES, 40 evaluations of the examples' loss + 0.05·mean|w|, weights in [−1.5, 1.5], factor blend.`, '');
   out.push('| method | accuracy | time to customize (median) |', '|---|---|---|');
   out.push(`| base (no adapter) | ${f(a.base, 3)} | |`);
   out.push(`| single best (highest similarity) | ${f(a.single, 3)} | |`);
@@ -112,7 +112,7 @@ if (blending) {
   for (const [task, r] of Object.entries(blending.per_task as Record<string, Json>)) out.push(`| ${task} | ${f(r.base, 2)} | ${f(r.single, 2)} | ${f(r.uniform, 2)} | ${f(r.lorahub, 2)} | ${f(r.crayon, 2)} |${checked ? ` ${f(r.crayon_checked, 2)} |` : ''} ${f(r.oracle, 2)} |`);
   if (blending.diagnostics) {
     const d = blending.diagnostics.acc as Record<string, number>;
-    out.push('', `What the choices do, measured on the customized tasks after τ and top-k were fixed (reported only, never used to choose them): Crayon's weights applied as a factor blend ${f(d.factor, 3)} (delta: ${f(a.crayon, 3)}); Crayon at softer temperatures: ${Object.entries(d).filter(([k]) => k.startsWith('tau_')).map(([k, v]) => `τ ${k.slice(4)} ${f(v, 3)}`).join(', ')} (uniform, τ → ∞: ${f(a.uniform, 3)}).`);
+    out.push('', `What the choices do, measured on the customized tasks after τ and top-k were fixed (reported only, never used to choose them): Crayon's weights applied as a factor blend ${f(d.factor, 3)} (delta: ${f(a.crayon, 3)}); Crayon at other temperatures: ${Object.entries(d).filter(([k]) => k.startsWith('tau_')).map(([k, v]) => `τ ${k.slice(4)} ${f(v, 3)}`).join(', ')} (uniform, τ → ∞: ${f(a.uniform, 3)}).`);
   }
   out.push('', prov(blending), '');
 }

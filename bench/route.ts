@@ -38,8 +38,9 @@ interface Observation {
   task: string;
   inScope: boolean;
   scope: number;
-  mc: { device: boolean; server: boolean; topProb: number; logps: number[] };
-  free: { device: boolean; server: boolean; meanLogprob: number };
+  // server: the server model with the customization's blend; serverBase: the same server without it.
+  mc: { device: boolean; server: boolean; serverBase: boolean; topProb: number; logps: number[] };
+  free: { device: boolean; server: boolean; serverBase: boolean; meanLogprob: number };
 }
 
 const world = worldDir();
@@ -70,6 +71,7 @@ async function observe(splitName: 'validation' | 'test'): Promise<Observation[]>
     await engine.setBlend({ mode: 'merged', weights: cz.blend.weights });
     const czId = await client.createCustomization(matchPool(serverPools, Object.keys(cz.blend.weights))!, cz.blend.weights);
     const server = serverSide(client, 'crayon-server', async () => czId ?? undefined);
+    const serverBase = serverSide(client, 'crayon-server', async () => undefined);
     const own = shuffle(split(t, splitName), ti).slice(0, PER_TASK).map((it) => ({ it, task: t, inScope: true }));
     const nOthers = Math.round((own.length * OTHER_SHARE) / (1 - OTHER_SHARE));
     const others = shuffle(poolTasks.flatMap((p) => split(p, splitName).map((it) => ({ it, task: p, inScope: false }))), 100 + ti).slice(0, nOthers);
@@ -81,10 +83,13 @@ async function observe(splitName: 'validation' | 'test'): Promise<Observation[]>
       const sChoice = await server.chooseOption(messages, it.options);
       const dFree = await device.generate(messages, { maxTokens: 8 });
       const sFree = await server.generate(messages, { maxTokens: 8 });
+      const bChoice = await serverBase.chooseOption(messages, it.options);
+      const bFree = await serverBase.generate(messages, { maxTokens: 8 });
+      const right = (text: string) => norm(text) === norm(it.answer_text);
       out.push({
         task, inScope, scope,
-        mc: { device: dChoice === it.answer, server: sChoice === it.answer, topProb, logps },
-        free: { device: norm(dFree.text) === norm(it.answer_text), server: norm(sFree.text) === norm(it.answer_text), meanLogprob: Math.max(-50, dFree.meanLogprob) },
+        mc: { device: dChoice === it.answer, server: sChoice === it.answer, serverBase: bChoice === it.answer, topProb, logps },
+        free: { device: right(dFree.text), server: right(sFree.text), serverBase: right(bFree.text), meanLogprob: Math.max(-50, dFree.meanLogprob) },
       });
     }
     await engine.setBlend(null);
