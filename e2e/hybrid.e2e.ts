@@ -51,29 +51,39 @@ async function ask(page: Page, text: string) {
 describe('device–server hybrid', () => {
   const session = useBrowser();
 
-  it('sends an out-of-scope question to the server with the blend weights, and no example text anywhere', async () => {
+  it("sends the customized task to the server as blend weights only, an out-of-scope question to its general model, and no example text anywhere", async () => {
     const { page, context, url } = session();
     const sent: { url: string; body: string }[] = [];
     context.on('request', (r) => sent.push({ url: r.url(), body: r.postData() ?? '' }));
     await page.goto(url('/'));
     await page.getByTestId('model-ready').waitFor({ timeout: 10_000 });
     await customize(page);
-    await settings(page, /Automatic/, 1); // scope 1: only the examples' exact centroid would be in scope
-    const reply = await ask(page, 'What is the capital of Vossia?');
-    expect(await reply.getByTestId('route').textContent()).toMatch(/Ran on the server: outside what this assistant was customized for/);
-    await page.screenshot({ path: `${ARTIFACTS_DIR}/hybrid-server.png`, fullPage: true });
-
     const server = new URL(inject('serverURL')).origin;
-    const toServer = sent.filter((r) => r.url.startsWith(server));
-    const cz = toServer.filter((r) => r.url.endsWith('/v1/customizations') && r.body);
+    const chatsSent = () => sent.filter((r) => r.url.startsWith(server) && r.url.endsWith('/v1/chat/completions') && r.body).map((r) => JSON.parse(r.body));
+
+    // Server only: the server answers with its own pool blended by the customization's weights.
+    await settings(page, /Server only/);
+    let reply = await ask(page, 'What is the capital of Vossia?');
+    expect(await reply.getByTestId('route').textContent()).toMatch(/Ran on the server: you chose the server only/);
+    const cz = sent.filter((r) => r.url.startsWith(server) && r.url.endsWith('/v1/customizations') && r.body);
     expect(cz).toHaveLength(1);
     const body = JSON.parse(cz[0].body);
     expect(Object.keys(body).sort()).toEqual(['pool', 'weights']);
     expect(Object.values(body.weights).every((w) => typeof w === 'number')).toBe(true);
-    const chats = toServer.filter((r) => r.url.endsWith('/v1/chat/completions') && r.body).map((r) => JSON.parse(r.body));
-    expect(chats.length).toBeGreaterThan(0);
-    expect(chats[0].customization).toMatch(/^cz-/);
-    expect(JSON.stringify(chats[0].messages)).toContain('Vossia');
+    expect(chatsSent()).toHaveLength(1);
+    expect(chatsSent()[0].customization).toMatch(/^cz-/);
+    expect(JSON.stringify(chatsSent()[0].messages)).toContain('Vossia');
+
+    // Automatic with scope 1 (only the examples' exact centroid would be in scope): out of scope,
+    // so the server's general model answers, with no customization named.
+    await settings(page, /Automatic/, 1);
+    reply = await ask(page, 'What is 2 plus 3?');
+    expect(await reply.getByTestId('route').textContent()).toMatch(/Ran on the server: outside what this assistant was customized for/);
+    await page.screenshot({ path: `${ARTIFACTS_DIR}/hybrid-server.png`, fullPage: true });
+    const last = chatsSent().at(-1)!;
+    expect(JSON.stringify(last.messages)).toContain('2 plus 3');
+    expect(last).not.toHaveProperty('customization');
+
     for (const r of sent) {
       expect(r.body).not.toContain(MARK);
       expect(r.url).not.toContain(MARK);

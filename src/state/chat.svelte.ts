@@ -26,7 +26,7 @@ const REASONS: Record<string, string> = {
   'policy-local-only': 'you chose this device only',
   'policy-server-only': 'you chose the server only',
   'in-scope-confident': 'in scope and confident',
-  'out-of-scope': 'outside what this assistant was customized for',
+  'out-of-scope': "outside what this assistant was customized for, so the server's general model answered",
   'low-confidence': 'the device was not confident',
   'no-customization': 'confident (no customization to judge scope)',
   'server-unavailable': 'no server available',

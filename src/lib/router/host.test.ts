@@ -73,16 +73,16 @@ describe('router host', () => {
     expect(seen).toEqual([]);
   });
 
-  it('sends an out-of-scope query to the server with the blend weights registered once, and never the examples', async () => {
+  it('sends a low-confidence query to the server with the blend weights registered once, and never the examples', async () => {
     const { h, seen } = host();
-    await h.configure(setupAuto, ctx()); // scope threshold above 1: every query is out of scope
+    // Every query in scope, and every free-form draft below the confidence threshold.
+    await h.configure({ ...setupAuto, thresholds: { scope: -1.01, mcConfidence: 0.5, freeConfidence: 0.01 } }, ctx());
     const c = ctx();
     const a = await h.answer(q('What is the capital of Zorvia?'), c);
-    expect(a.decision.route).toBe('server');
-    expect(a.decision.reason).toBe('out-of-scope');
+    expect(a.decision).toMatchObject({ route: 'server', reason: 'low-confidence', customizedServer: true });
     expect(a.notice).toBeUndefined();
     expect(c.tokens.length).toBeGreaterThan(0);
-    expect(new Set(c.tokens)).toEqual(new Set(['server']));
+    expect(c.tokens.at(-1)).toBe('server'); // the device's draft streams first, then the server's answer
     await h.answer(q('What is 2 plus 2?'), ctx());
     const posts = seen.filter((r) => r.url.endsWith('/customizations'));
     expect(posts).toHaveLength(1);
@@ -94,6 +94,20 @@ describe('router host', () => {
     expect(chats).toHaveLength(2);
     for (const body of chats) expect(body.customization).toMatch(/^cz-/);
     for (const r of seen) for (const e of examples) expect(r.body).not.toContain(e.output === '7' ? 'SECRET-EXAMPLE' : e.output);
+  });
+
+  it("sends an out-of-scope query to the server's general model: no customization named, none registered", async () => {
+    const { h, seen } = host();
+    await h.configure(setupAuto, ctx()); // scope threshold above 1: every query is out of scope
+    const c = ctx();
+    const a = await h.answer(q('What is the capital of Zorvia?'), c);
+    expect(a.decision).toMatchObject({ route: 'server', reason: 'out-of-scope', customizedServer: false });
+    expect(a.notice).toBeUndefined();
+    expect(new Set(c.tokens)).toEqual(new Set(['server']));
+    expect(seen.filter((r) => r.url.endsWith('/customizations'))).toEqual([]);
+    const chats = seen.filter((r) => r.url.endsWith('/chat/completions')).map((r) => JSON.parse(r.body));
+    expect(chats).toHaveLength(1);
+    expect(chats[0]).not.toHaveProperty('customization');
   });
 
   it('keeps a confident in-scope query on the device', async () => {
@@ -116,7 +130,7 @@ describe('router host', () => {
 
   it('registers the weights again when the server forgot them (restart), and answers', async () => {
     const { h, seen } = host();
-    await h.configure(setupAuto, ctx());
+    await h.configure({ ...setupAuto, thresholds: { scope: -1.01, mcConfidence: 0.5, freeConfidence: 0.01 } }, ctx()); // every query low-confidence
     await h.answer(q('hello'), ctx());
     // A restarted server: a fresh app over the same model has no customizations.
     http.close();

@@ -73,7 +73,7 @@ export function routerHandlers(deps: RouterHostDeps): Handlers<RouterProtocol> {
       }
     };
     return {
-      chooseOption: (m, o, signal) => retry(() => side.chooseOption(m, o, signal)),
+      chooseOption: (m, o, opts) => retry(() => side.chooseOption(m, o, opts)),
       generate: (m, o) => retry(() => side.generate(m, o)),
     };
   };

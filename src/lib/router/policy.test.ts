@@ -10,20 +10,22 @@ describe('routing decision', () => {
   });
 
   it('server-only sends everything to the server, and falls back to the device when none is available', () => {
-    expect(decide('server-only', th, { scope: 0.99 }).route).toBe('server');
+    expect(decide('server-only', th, { scope: 0.99 })).toMatchObject({ route: 'server', customizedServer: true });
     expect(decide('server-only', th, { scope: 0.99 }, false)).toMatchObject({ route: 'device', reason: 'server-unavailable' });
   });
 
   it('auto sends out-of-scope queries to the server before looking at confidence', () => {
     const d = decide('auto', th, { scope: 0.3, confidence: { kind: 'mc', topProb: 0.99 } });
-    expect(d).toMatchObject({ route: 'server', reason: 'out-of-scope', scores: { scope: 0.3, confidence: 0.99 } });
+    // Not the customized task: the server's general model answers, not the customization.
+    expect(d).toMatchObject({ route: 'server', reason: 'out-of-scope', customizedServer: false, scores: { scope: 0.3, confidence: 0.99 } });
     expect(needsConfidence('auto', th, 0.3)).toBe(false);
     expect(needsConfidence('auto', th, 0.9)).toBe(true);
   });
 
   it('auto escalates low-confidence answers (a cascade) and keeps confident in-scope ones', () => {
-    expect(decide('auto', th, { scope: 0.9, confidence: { kind: 'mc', topProb: 0.4 } })).toMatchObject({ route: 'server', reason: 'low-confidence' });
-    expect(decide('auto', th, { scope: 0.9, confidence: { kind: 'mc', topProb: 0.7 } })).toMatchObject({ route: 'device', reason: 'in-scope-confident' });
+    // The customized task, too hard for the device: the server answers with the same blend.
+    expect(decide('auto', th, { scope: 0.9, confidence: { kind: 'mc', topProb: 0.4 } })).toMatchObject({ route: 'server', reason: 'low-confidence', customizedServer: true });
+    expect(decide('auto', th, { scope: 0.9, confidence: { kind: 'mc', topProb: 0.7 } })).toMatchObject({ route: 'device', reason: 'in-scope-confident', customizedServer: false });
     expect(decide('auto', th, { scope: 0.9, confidence: { kind: 'free', meanLogprob: -2.3 } }).route).toBe('server');
     expect(decide('auto', th, { scope: 0.9, confidence: { kind: 'free', meanLogprob: -0.4 } }).route).toBe('device');
   });

@@ -3,7 +3,9 @@
 // to the centroid of the customization's examples (far = a task the device
 // wasn't customized for). Confidence: how sure the device's own answer is
 // (top option probability for multiple choice, mean token log-probability of
-// its draft for free-form). Low scope or low confidence goes to the server.
+// its draft for free-form). Low scope or low confidence goes to the server:
+// a low-confidence query to the server customized by the same blend weights,
+// an out-of-scope one to the server's general model.
 
 export type RoutingPolicy = 'local-only' | 'server-only' | 'auto';
 export type Route = 'device' | 'server';
@@ -35,6 +37,12 @@ export interface Signals {
 export interface Decision {
   route: Route;
   reason: RouteReason;
+  /**
+   * When the route is the server: whether it answers with the customization's blend. An
+   * out-of-scope query is not of the customized task, so the server's general model answers it
+   * (and the customization is not even registered for it).
+   */
+  customizedServer: boolean;
   scores: { scope?: number; confidence?: number };
   thresholds: Thresholds;
 }
@@ -47,7 +55,7 @@ export function needsConfidence(policy: RoutingPolicy, th: Thresholds, scope: nu
 export function decide(policy: RoutingPolicy, th: Thresholds, signals: Signals, serverAvailable = true): Decision {
   const confidence = signals.confidence?.kind === 'mc' ? signals.confidence.topProb : signals.confidence?.meanLogprob;
   const scores = { scope: signals.scope, confidence };
-  const at = (route: Route, reason: RouteReason): Decision => ({ route, reason, scores, thresholds: th });
+  const at = (route: Route, reason: RouteReason): Decision => ({ route, reason, customizedServer: route === 'server' && reason !== 'out-of-scope', scores, thresholds: th });
 
   if (policy === 'local-only') return at('device', 'policy-local-only');
   if (policy === 'server-only') return serverAvailable ? at('server', 'policy-server-only') : at('device', 'server-unavailable');

@@ -25,19 +25,23 @@ function device(opts: { emb?: number[]; logps?: number[]; meanLogprob?: number; 
 
 function server(fail?: Error) {
   const calls: string[] = [];
+  /** Per call: whether it asked for the customization's blend. */
+  const customized: boolean[] = [];
   const side: ServerSide = {
-    chooseOption: async () => {
+    chooseOption: async (_m, _o, opts) => {
       calls.push('choose');
+      customized.push(opts?.customized !== false);
       if (fail) throw fail;
       return 1;
     },
-    generate: async () => {
+    generate: async (_m, opts) => {
       calls.push('generate');
+      customized.push(opts.customized !== false);
       if (fail) throw fail;
       return { text: 'server says' };
     },
   };
-  return { side, calls };
+  return { side, calls, customized };
 }
 
 const cfg = (policy: RouterConfig['policy'], withCustomization = true): RouterConfig => ({ policy, thresholds: th, customization: withCustomization ? { centroid } : null });
@@ -57,6 +61,7 @@ describe('answer()', () => {
     const a = await answer({ messages: msgs('q'), options: ['a', 'b'] }, cfg('auto'), d.side, s.side);
     expect(a).toMatchObject({ text: 'b', choice: 1, decision: { route: 'server', reason: 'out-of-scope', scores: { scope: 0 } } });
     expect(d.calls).toEqual(['embed']);
+    expect(s.customized).toEqual([false]); // the server's general model: not the customized task
   });
 
   it('auto keeps a confident in-scope multiple-choice answer on the device, with its top probability', async () => {
@@ -73,6 +78,7 @@ describe('answer()', () => {
     const a = await answer({ messages: msgs('q') }, cfg('auto'), d.side, s.side, { onToken: (t, r) => tokens.push(`${r}:${t}`) });
     expect(a).toMatchObject({ text: 'server says', deviceDraft: 'unsure draft', decision: { route: 'server', reason: 'low-confidence' } });
     expect(tokens).toEqual(['device:dev']);
+    expect(s.customized).toEqual([true]); // the customized task: the server's blend
   });
 
   it('falls back to the device with a notice when the server fails', async () => {

@@ -32,11 +32,17 @@ export interface DeviceSide {
   generate(messages: ChatMessage[], opts: StreamOptions & { maxTokens?: number }): Promise<{ text: string; meanLogprob: number }>;
 }
 
+export interface ServerCallOptions {
+  signal?: AbortSignal;
+  /** Answer with the customization's blend (the default); false: the server's general model. */
+  customized?: boolean;
+}
+
 /** What the router needs from the server (any OpenAI-compatible endpoint). */
 export interface ServerSide {
   /** Picks among options (e.g. by logprobs or by matching the reply); returns the index. */
-  chooseOption(messages: ChatMessage[], options: string[], signal?: AbortSignal): Promise<number>;
-  generate(messages: ChatMessage[], opts: StreamOptions & { maxTokens?: number }): Promise<{ text: string }>;
+  chooseOption(messages: ChatMessage[], options: string[], opts?: ServerCallOptions): Promise<number>;
+  generate(messages: ChatMessage[], opts: StreamOptions & ServerCallOptions & { maxTokens?: number }): Promise<{ text: string }>;
 }
 
 export interface Customization {
@@ -90,7 +96,7 @@ export async function answer(query: Query, cfg: RouterConfig, device: DeviceSide
   }
 
   try {
-    const served = await serverAnswer(query, server!, opts);
+    const served = await serverAnswer(query, server!, { ...opts, customized: decision.customizedServer });
     return { ...served, decision, deviceDraft: draft?.text };
   } catch (e) {
     if (e instanceof AbortError || signal?.aborted) throw e;
@@ -112,9 +118,9 @@ async function deviceAnswer(query: Query, device: DeviceSide, opts: StreamOption
   return { text: g.text, confidence: { kind: 'free' as const, meanLogprob: g.meanLogprob } };
 }
 
-async function serverAnswer(query: Query, server: ServerSide, opts: StreamOptions): Promise<{ text: string; choice?: number }> {
+async function serverAnswer(query: Query, server: ServerSide, opts: StreamOptions & ServerCallOptions): Promise<{ text: string; choice?: number }> {
   if (query.options?.length) {
-    const choice = await server.chooseOption(query.messages, query.options, opts.signal);
+    const choice = await server.chooseOption(query.messages, query.options, { signal: opts.signal, customized: opts.customized });
     return { text: query.options[choice], choice };
   }
   const g = await server.generate(query.messages, { ...opts, maxTokens: query.maxTokens });

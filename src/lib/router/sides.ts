@@ -2,7 +2,7 @@
 // OpenAI-compatible server through the remote client.
 import type { OpenAiClient } from '../remote/openai-client';
 import type { Runtime } from '../runtimes/types';
-import type { ChatMessage, DeviceSide, ServerSide } from './router';
+import type { ChatMessage, DeviceSide, ServerCallOptions, ServerSide } from './router';
 
 export function deviceSide(rt: Runtime): DeviceSide {
   return {
@@ -26,12 +26,18 @@ export function pickOption(reply: string, options: string[]): number {
   return contained >= 0 ? contained : 0;
 }
 
-/** The server side; `model` may be a name or a lazy lookup (run only when a query goes to the server). */
+/**
+ * The server side; `model` may be a name or a lazy lookup (run only when a query goes to the server).
+ * `customization` is asked only for a call that wants the customization's blend.
+ */
 export function serverSide(client: OpenAiClient, model: string | (() => Promise<string>), customization: () => Promise<string | undefined>): ServerSide {
-  const chat = async (messages: ChatMessage[], o: { signal?: AbortSignal; maxTokens?: number; onToken?: (t: string, r: 'server') => void }) =>
-    client.chat({ model: typeof model === 'string' ? model : await model(), messages, maxTokens: o.maxTokens ?? 128, customization: await customization() }, { signal: o.signal, onToken: (t) => o.onToken?.(t, 'server') });
+  const chat = async (messages: ChatMessage[], o: ServerCallOptions & { maxTokens?: number; onToken?: (t: string, r: 'server') => void }) =>
+    client.chat(
+      { model: typeof model === 'string' ? model : await model(), messages, maxTokens: o.maxTokens ?? 128, customization: o.customized === false ? undefined : await customization() },
+      { signal: o.signal, onToken: (t) => o.onToken?.(t, 'server') },
+    );
   return {
-    chooseOption: async (messages, options, signal) => pickOption((await chat(messages, { signal, maxTokens: 16 })).text, options),
+    chooseOption: async (messages, options, o = {}) => pickOption((await chat(messages, { ...o, maxTokens: 16 })).text, options),
     generate: async (messages, o) => ({ text: (await chat(messages, o)).text }),
   };
 }
