@@ -134,11 +134,14 @@ export class LoraSlot {
   readonly parts: LoraPart[] = [];
   /** delta: the parts with a non-zero weight and their coefficient w_i * s_i. */
   private delta: { part: LoraPart; coef: number }[] = [];
-  /** delta, as one low-rank product: the active parts' A stacked [R, inp], B side by side [out, R], coef per rank row. */
-  private cat: { a: Float32Array; b: Float32Array; coef: Float32Array; r: number; key: string } | null = null;
-  /** factor: the blended factors. */
-  private factor: { a: Float32Array; b: Float32Array; r: number; scale: number } | null = null;
-  private u = new Float32Array(0); // scratch [r]
+  /**
+   * delta, as one low-rank product: the active parts' A stacked [R, inp], B side by side [out, R],
+   * coef per rank row, and its own scratch u [R]. (It outlives factor plans in between: the scratch
+   * is its own, so a factor plan of another rank can't leave it the wrong length.)
+   */
+  private cat: { a: Float32Array; b: Float32Array; coef: Float32Array; r: number; key: string; u: Float32Array } | null = null;
+  /** factor: the blended factors, with scratch u [r]. */
+  private factor: { a: Float32Array; b: Float32Array; r: number; scale: number; u: Float32Array } | null = null;
 
   constructor(
     readonly out: number,
@@ -151,7 +154,7 @@ export class LoraSlot {
 
   /** The planned blend, for backends that apply it themselves (WebGPU). */
   get planned(): { kind: 'none' } | { kind: 'delta'; coef: Map<LoraPart, number> } | { kind: 'factor'; a: Float32Array; b: Float32Array; r: number; scale: number } {
-    if (this.factor) return { kind: 'factor', ...this.factor };
+    if (this.factor) return { kind: 'factor', a: this.factor.a, b: this.factor.b, r: this.factor.r, scale: this.factor.scale };
     if (this.delta.length) return { kind: 'delta', coef: new Map(this.delta.map((d) => [d.part, d.coef])) };
     return { kind: 'none' };
   }
@@ -175,8 +178,7 @@ export class LoraSlot {
       for (let i = 0; i < a.length; i++) a[i] += w * p.a[i];
       for (let i = 0; i < b.length; i++) b[i] += w * p.b[i];
     }
-    this.factor = { a, b, r, scale: used[0].scale };
-    this.u = new Float32Array(r);
+    this.factor = { a, b, r, scale: used[0].scale, u: new Float32Array(r) };
   }
 
   /** Stacks the active parts' factors once per set of adapters; a new blend of the same set only rewrites coef. */
@@ -184,8 +186,7 @@ export class LoraSlot {
     const key = this.delta.map((d) => d.part.adapterId).join('\u0000');
     if (!this.cat || this.cat.key !== key) {
       const { a, b, r } = stackFactors(this.delta.map((d) => d.part), this.inp, this.out);
-      this.cat = { a, b, coef: new Float32Array(r), r, key };
-      this.u = new Float32Array(r);
+      this.cat = { a, b, coef: new Float32Array(r), r, key, u: new Float32Array(r) };
     }
     let off = 0;
     for (const { part, coef } of this.delta) {
@@ -197,18 +198,20 @@ export class LoraSlot {
   /** y += LoRA terms of x under the planned blend. x [inp], y [out]. */
   apply(x: Float32Array, y: Float32Array): void {
     if (this.factor) {
-      lowRank(this.factor.a, this.factor.b, this.factor.r, this.factor.scale, x, y, this.inp, this.out, this.u);
+      const f = this.factor;
+      lowRank(f.a, f.b, f.r, f.scale, x, y, this.inp, this.out, f.u);
       return;
     }
     const c = this.cat!;
-    matvec(this.u, c.a, x, c.r, this.inp); // u = A x       [R]
-    for (let k = 0; k < c.r; k++) this.u[k] *= c.coef[k]; // u *= w_i s_i per rank row
+    const u = c.u;
+    matvec(u, c.a, x, c.r, this.inp); // u = A x       [R]
+    for (let k = 0; k < c.r; k++) u[k] *= c.coef[k]; // u *= w_i s_i per rank row
     const t = this.out;
     for (let o = 0; o < t; o++) {
       // y += B u (rows of B are short: R values)
       let s = 0;
       const off = o * c.r;
-      for (let k = 0; k < c.r; k++) s += c.b[off + k] * this.u[k];
+      for (let k = 0; k < c.r; k++) s += c.b[off + k] * u[k];
       y[o] += s;
     }
   }
