@@ -49,7 +49,10 @@ const pool = JSON.parse(readFileSync(`${world}/device-pool/pool.json`, 'utf8')) 
 const split = (task: string, s: string): Item[] => readFileSync(`${world}/tasks/${task}/${s}.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 const customTasks = tasks.filter((t) => t.customized).map((t) => t.name);
 const poolTasks = tasks.filter((t) => !t.customized).map((t) => t.name);
-const blendCal = existsSync('bench/results/blending.json') ? JSON.parse(readFileSync('bench/results/blending.json', 'utf8')).calibration.chosen : { tau: 0.02, topK: 0 };
+// τ and top-k: bench:blend's calibrated choice, or BLEND_TAU / BLEND_TOPK (to run both benchmarks side by side).
+const blendCal = process.env.BLEND_TAU
+  ? { tau: Number(process.env.BLEND_TAU), topK: Number(process.env.BLEND_TOPK ?? 0) }
+  : existsSync('bench/results/blending.json') ? JSON.parse(readFileSync('bench/results/blending.json', 'utf8')).calibration.chosen : { tau: 0.02, topK: 0 };
 
 const norm = (s: string) => s.trim().toLowerCase();
 
