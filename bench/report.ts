@@ -130,6 +130,10 @@ if (routing) {
   out.push(`| gap_recovered_at_30pct ≥ 0.70 | ${f(routing.gap_recovered_at_30pct, 2)} | ${mark(routing.gap_recovered_at_30pct >= 0.7)} |`);
   out.push(`| beats_random_everywhere | ${routing.beats_random_everywhere} | ${mark(routing.beats_random_everywhere === true)} |`);
   out.push('', `Calibrated defaults (shipped in \`src/lib/calibration.json\`): scope ${f(th.scope, 3)}, multiple-choice confidence ${f(th.mcConfidence, 3)}, free-form confidence ${f(th.freeConfidence, 2)}. On test they send ${f(mc.calibrated.serverShare * 100, 0)} % of multiple-choice queries to the server for ${f(mc.calibrated.acc, 3)} accuracy; the scope threshold keeps ${f(routing.scope.test.tpr * 100, 1)} % of in-scope queries and ${f(routing.scope.test.fpr * 100, 1)} % of the others. Free form (exact match): device ${f(fr.device_acc, 3)}, server ${f(fr.server_acc, 3)}, auto at ≤ 30 % ${f(fr.auto_acc_at_30pct, 3)} (gap recovered ${f(fr.gap_recovered_at_30pct, 2)}).`, '');
+  const sg = routing.signals?.test?.mc;
+  if (sg) {
+    out.push(`Auto sends a low-confidence query to the server customized by the blend and an out-of-scope one to the server's general model (its accuracy on the out-of-scope queries: ${f(sg.out_of_scope.server_general_acc, 3)}; customized: ${f(sg.out_of_scope.server_acc, 3)}; device: ${f(sg.out_of_scope.device_acc, 3)}). What the signals can tell, on test (AUC: 0.5 = nothing, 1 = perfect): scope separates in-scope from out-of-scope queries at AUC ${f(sg.scope_auc_in_vs_out, 3)}; the device's multiple-choice confidence separates its right answers from its wrong ones, in scope, at AUC ${f(sg.confidence_auc_device_right_vs_wrong_in_scope, 3)}${routing.signals.test.free ? ` (free form: ${f(routing.signals.test.free.confidence_auc_device_right_vs_wrong_in_scope, 3)})` : ''}. Perfect routing at ≤ 30 % would reach ${f(sg.oracle_acc_at_30pct, 3)} (gap recovered ${f(sg.oracle_gap_recovered_at_30pct, 2)}).`, '');
+  }
   out.push('![accuracy against the share of queries sent to the server](bench/results/routing.svg)', '', prov(routing), '');
 }
 

@@ -150,7 +150,7 @@ function frontier<P extends { serverShare: number; acc: number }>(points: P[]): 
   return out;
 }
 
-const accOf = (obs: Observation[], kind: Kind, side: 'device' | 'server') => obs.filter((o) => o[kind][side]).length / obs.length;
+const accOf = (obs: Observation[], kind: Kind, side: 'device' | 'server' | 'serverBase') => obs.filter((o) => o[kind][side]).length / obs.length;
 /** Random routing at share p: each query goes to the server with probability p (its expected accuracy). */
 const randomAt = (obs: Observation[], kind: Kind, p: number) => (1 - p) * accOf(obs, kind, 'device') + p * accOf(obs, kind, 'server');
 
@@ -182,7 +182,9 @@ function report(obs: Observation[], kind: Kind, th: Thresholds) {
 // The observations are the expensive part; ROUTE_REPLAY=1 reuses the last run's (bench/tmp) to re-run the analysis.
 const OBS_PATH = 'bench/tmp/routing-observations.json';
 const replayed = process.env.ROUTE_REPLAY === '1';
-const observed = replayed ? (JSON.parse(readFileSync(OBS_PATH, 'utf8')) as { validation: Observation[]; test: Observation[]; measuredAt: string }) : { ...(await observeAll()), measuredAt: new Date().toISOString() };
+const observed = replayed
+  ? (JSON.parse(readFileSync(OBS_PATH, 'utf8')) as { validation: Observation[]; test: Observation[]; measuredAt: string; blend: typeof blendCal })
+  : { ...(await observeAll()), measuredAt: new Date().toISOString(), blend: blendCal };
 if (!replayed) {
   mkdirSync('bench/tmp', { recursive: true });
   writeFileSync(OBS_PATH, JSON.stringify(observed));
@@ -197,8 +199,34 @@ const inScope = test.filter((o) => o.inScope);
 const scopeTest = { tpr: inScope.filter((o) => o.scope >= thresholds.scope).length / inScope.length, fpr: test.filter((o) => !o.inScope && o.scope >= thresholds.scope).length / (test.length - inScope.length) };
 const mc = report(test, 'mc', thresholds);
 const free = report(test, 'free', thresholds);
+/** P(a random x from `pos` scores above a random one from `neg`): 0.5 = the signal tells nothing. */
+function auc(pos: number[], neg: number[]): number {
+  let s = 0;
+  for (const p of pos) for (const n of neg) s += p > n ? 1 : p === n ? 0.5 : 0;
+  return s / (pos.length * neg.length);
+}
+
+/** How much each routing signal can tell, and what perfect routing would reach at the budget. */
+function signals(obs: Observation[], kind: Kind) {
+  const inScope = obs.filter((o) => o.inScope);
+  const right = inScope.filter((o) => o[kind].device);
+  const wrong = inScope.filter((o) => !o[kind].device);
+  const gainable = obs.filter((o) => (o.inScope ? o[kind].server : o[kind].serverBase) && !o[kind].device).length / obs.length;
+  const device = accOf(obs, kind, 'device');
+  const server = accOf(obs, kind, 'server');
+  return {
+    scope_auc_in_vs_out: auc(inScope.map((o) => o.scope), obs.filter((o) => !o.inScope).map((o) => o.scope)),
+    confidence_auc_device_right_vs_wrong_in_scope: auc(right.map((o) => confOf(o, kind)), wrong.map((o) => confOf(o, kind))),
+    // Perfect routing: the server gets exactly the queries it answers right and the device doesn't, up to the budget.
+    oracle_acc_at_30pct: device + Math.min(gainable, BUDGET),
+    oracle_gap_recovered_at_30pct: server > device ? Math.min(gainable, BUDGET) / (server - device) : null,
+    out_of_scope: { share: 1 - inScope.length / obs.length, device_acc: accOf(obs.filter((o) => !o.inScope), kind, 'device'), server_acc: accOf(obs.filter((o) => !o.inScope), kind, 'server'), server_general_acc: accOf(obs.filter((o) => !o.inScope), kind, 'serverBase') },
+    in_scope: { device_acc: accOf(inScope, kind, 'device'), server_acc: accOf(inScope, kind, 'server') },
+  };
+}
+
 const result = {
-  setup: { tasks: customTasks, queries: test.length, otherTaskShare: OTHER_SHARE, examples: K, blend: blendCal, budget: BUDGET, server: 'reference server (llama.cpp via node-llama-cpp) over HTTP on 127.0.0.1, its pool blended by the same weights', device: 'CrayonEngine cpu, Crayon blend merged', answers: 'multiple choice (device: option log-likelihood; server: its reply matched to an option); free form: exact match', observedAt: observed.measuredAt, replayed },
+  setup: { tasks: customTasks, queries: test.length, otherTaskShare: OTHER_SHARE, examples: K, blend: observed.blend, budget: BUDGET, server: 'reference server (llama.cpp via node-llama-cpp) over HTTP on 127.0.0.1, its pool blended by the same weights', device: 'CrayonEngine cpu, Crayon blend merged', answers: 'multiple choice (device: option log-likelihood; server: its reply matched to an option); free form: exact match', observedAt: observed.measuredAt, replayed },
   device_acc: mc.device_acc,
   server_acc: mc.server_acc,
   auto_acc_at_30pct: mc.auto_acc_at_30pct,
@@ -206,6 +234,7 @@ const result = {
   beats_random_everywhere: mc.beats_random_everywhere,
   thresholds,
   scope: { test: scopeTest },
+  signals: { validation: { mc: signals(val, 'mc'), free: signals(val, 'free') }, test: { mc: signals(test, 'mc'), free: signals(test, 'free') } },
   test: { mc, free },
 };
 writeResult('routing', result);
