@@ -114,6 +114,11 @@ if (blending) {
     const d = blending.diagnostics.acc as Record<string, number>;
     out.push('', `What the choices do, measured on the customized tasks after τ and top-k were fixed (reported only, never used to choose them): Crayon's weights applied as a factor blend ${f(d.factor, 3)} (delta: ${f(a.crayon, 3)}); Crayon at other temperatures: ${Object.entries(d).filter(([k]) => k.startsWith('tau_')).map(([k, v]) => `τ ${k.slice(4)} ${f(v, 3)}`).join(', ')} (uniform, τ → ∞: ${f(a.uniform, 3)}).`);
   }
+  const layers = read('feature-layers');
+  if (layers) {
+    const by = layers.single_by_space as Record<string, number>;
+    out.push('', `Which layer's feature picks the adapter (\`training/feature_layers.py\` → \`bench/results/feature-layers.json\`; the same clusters, indicators recomputed in each feature space, the most similar adapter to ${layers.examples} examples × ${layers.seeds} seeds, scored by the world builder's per-adapter test accuracies; reported only): ${Object.entries(by).map(([k, v]) => `${k} ${f(v, 3)}`).join(', ')}; a random pool adapter averages ${f(layers.mean_single, 3)}, the best one per task ${f(layers.best_single, 3)}, the worst ${f(layers.worst_single, 3)}.`);
+  }
   out.push('', prov(blending), '');
 }
 
