@@ -13,7 +13,6 @@ import { fsSource, readAdapterDir } from '../src/lib/engine/testing/fs-source';
 import { crayonBlend, lorahubBlend, noHarmCheck, singleBest, uniformBlend, type Indicator } from '../src/lib/pool/blend';
 import { embedExamples, exampleLoss } from '../src/lib/pool/customize';
 import type { Example } from '../src/lib/pool/examples';
-import { cosine } from '../src/lib/router/policy';
 import { worldDir } from '../training/world-dir';
 import { median, writeResult } from './results';
 import { shuffle } from './stats';
@@ -72,11 +71,18 @@ const key = (w: Record<string, number>) => ids.map((id) => (w[id] ?? 0).toFixed(
 // adapter of its own, as a customized task has none; this one chooses, because that is the condition Crayon is used in.
 // (Decided before any held-out result on the customized tasks was seen: the in-pool protocol always prefers the
 // sharpest τ, since there the nearest adapter is the task's own.)
-const nearest = (f: ArrayLike<number>) => pool.adapters.reduce((b, a) => (cosine(f, a.indicator) > cosine(f, b.indicator) ? a : b)).id;
+/** The adapter whose indicator is nearest to one example's feature (the builder's cluster assignment rule). */
+const nearest = (f: ArrayLike<number>): string => {
+  const { weights } = singleBest([f], pool.adapters);
+  return Object.keys(weights).find((id) => weights[id] > 0)!;
+};
 async function ownAdapters(t: string): Promise<Set<string>> {
   const train = split(t, 'train');
   const counts = new Map<string, number>();
-  for (const f of await embedExamples(engine, asExamples(train))) counts.set(nearest(f), (counts.get(nearest(f)) ?? 0) + 1);
+  for (const f of await embedExamples(engine, asExamples(train))) {
+    const id = nearest(f);
+    counts.set(id, (counts.get(id) ?? 0) + 1);
+  }
   return new Set([...counts].filter(([, n]) => n >= 0.1 * train.length).map(([id]) => id));
 }
 type Protocol = 'in_pool' | 'held_out';

@@ -154,8 +154,10 @@ const accOf = (obs: Observation[], kind: Kind, side: 'device' | 'server' | 'serv
 /** Random routing at share p: each query goes to the server with probability p (its expected accuracy). */
 const randomAt = (obs: Observation[], kind: Kind, p: number) => (1 - p) * accOf(obs, kind, 'device') + p * accOf(obs, kind, 'server');
 
-/** Defaults: on validation, the thresholds with the best accuracy that send at most BUDGET of queries to the server. */
-/** `scope`, if given, is held fixed: only the confidence threshold is chosen. */
+/**
+ * Defaults: on validation, the thresholds with the best accuracy that send at most BUDGET of queries to the server.
+ * `scope`, if given, is held fixed: only the confidence threshold is chosen.
+ */
 function calibrate(obs: Observation[], kind: Kind, scope?: number): Thresholds {
   const ok = grid(obs, kind).filter((p) => p.serverShare <= BUDGET && (scope === undefined || p.thresholds.scope === scope));
   return ok.reduce((b, p) => (p.acc > b.acc || (p.acc === b.acc && p.serverShare < b.serverShare) ? p : b)).thresholds;
