@@ -2,7 +2,8 @@
 // model with 0, 1 and 8 blended adapters (unmerged) and merged, on CPU in
 // Node, and in headless Chromium in a worker on CPU and on WebGPU, beside the
 // peer in the same browser and run: the same model's GGUF in @wllama/wllama
-// (llama.cpp WASM, 2 threads). Also the cost of switching blends.
+// (llama.cpp WASM, 2 threads). Also the cost of switching blends, and WebGPU
+// with the weights stored in f16 beside f32.
 // Set CRAYON_NODE_GPU=hardware on a machine with a GPU to add WebGPU in Node.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -56,15 +57,18 @@ async function browserCells() {
     const isolated = await page.evaluate(() => crossOriginIsolated);
     const run = (expr: string) => page.evaluate(async ([e, wp, reps]) => {
       const m = await load('/bench/browser/engine-bench.ts');
-      return e === 'wllama' ? m.wllama(wp, reps, 2) : e === 'wllama1' ? m.wllama(wp, reps, 1) : m.ours(wp, e, reps);
+      if (e === 'wllama' || e === 'wllama1') return m.wllama(wp, reps, e === 'wllama' ? 2 : 1);
+      return e === 'webgpu-f16' ? m.ours(wp, 'webgpu', reps, 'f16') : m.ours(wp, e, reps);
     }, [expr, worldPath, REPS] as const);
     const cpu = await run('cpu');
     const webgpu = await run('webgpu');
+    // The same WebGPU path with the weights stored as f16 (rounded from the f32 checkpoint): half the memory.
+    const webgpuF16 = await run('webgpu-f16');
     const peer = await run('wllama');
     // llama.cpp natively is much slower on 2 threads than on 1 on this 2-core machine (see the server's
     // contexts); the peer at 1 thread too, so the ratio isn't flattered by a badly threaded peer.
     const peer1 = await run('wllama1');
-    return { isolated, cpu, webgpu, peer, peer1 };
+    return { isolated, cpu, webgpu, webgpuF16, peer, peer1 };
   } finally {
     await browser.close();
     await server.close();
@@ -96,9 +100,10 @@ const result = {
   fastest_browser_backend: fastest.backend,
   lora8_unmerged_vs_none_by_backend: { cpu_node: cpuNodeCells.lora8_unmerged.decode_tps / cpuNodeCells.none.decode_tps, cpu_worker: b.cpu.cells.lora8_unmerged.decode_tps / b.cpu.cells.none.decode_tps, webgpu_worker: b.webgpu.cells.lora8_unmerged.decode_tps / b.webgpu.cells.none.decode_tps },
   blend_switch_ms: switchMs,
-  cells: { cpu_node: cpuNodeCells, cpu_worker: b.cpu.cells, webgpu_worker: b.webgpu.cells, wllama: b.peer, wllama_1thread: b.peer1 },
+  webgpu_f16_weights_vs_f32_decode: b.webgpuF16.cells.none.decode_tps / b.webgpu.cells.none.decode_tps,
+  cells: { cpu_node: cpuNodeCells, cpu_worker: b.cpu.cells, webgpu_worker: b.webgpu.cells, webgpu_worker_f16_weights: b.webgpuF16.cells, wllama: b.peer, wllama_1thread: b.peer1 },
   webgpu_node_hardware: gpuNode,
-  browser: { crossOriginIsolated: b.isolated, webgpu_backend_used: b.webgpu.backend },
+  browser: { crossOriginIsolated: b.isolated, webgpu_backend_used: b.webgpu.backend, webgpu_f16_weight_format_used: b.webgpuF16.weightFormat },
   method: `median of ${REPS} runs after a warm-up; prompt ${'~'}70 tokens, ${64} decoded tokens with EOS ignored; wllama: llama.cpp's own timings, n_threads 2 (and 1, beside it), n_gpu_layers 0`,
 };
 console.log(JSON.stringify(result, null, 2));

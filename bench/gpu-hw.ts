@@ -70,8 +70,10 @@ const pool = JSON.parse(readFileSync(`${world}/device-pool/pool.json`, 'utf8')) 
 const ids = pool.adapters.map((a) => a.id);
 const REPS = Number(process.env.REPS ?? 5);
 const cells: Record<string, unknown> = {};
-for (const backend of ['webgpu', 'cpu'] as const) {
-  const e = await CrayonEngine.create(await loadCheckpoint(fsSource(`${world}/device`)), { backend, gpu: backend === 'webgpu' ? device : undefined });
+// webgpu_f16: the same WebGPU path with the weights stored in f16 (rounded from the f32 checkpoint).
+for (const name of ['webgpu', 'webgpu_f16', 'cpu'] as const) {
+  const backend = name === 'cpu' ? 'cpu' : 'webgpu';
+  const e = await CrayonEngine.create(await loadCheckpoint(fsSource(`${world}/device`)), { backend, gpu: backend === 'webgpu' ? device : undefined, gpuWeights: name === 'webgpu_f16' ? 'f16' : 'f32' });
   for (const id of ids) await e.loadAdapter(id, readAdapterDir(`${world}/device-pool/${id}`));
   const c = await allCells(e, ids, REPS);
   // Switching weights over the same adapters (the engine bench's blend_switch), and to a new set of adapters (restacks factors).
@@ -86,8 +88,8 @@ for (const backend of ['webgpu', 'cpu'] as const) {
   };
   const sameSet = switchMs((i) => Object.fromEntries(ids.map((id, j) => [id, 0.1 + ((i + j) % 5) / 5])));
   const newSet = switchMs((i) => Object.fromEntries(ids.map((id, j) => [id, ((i + j) % 5) / 5])));
-  cells[backend] = { ...c, blend_switch_ms: sameSet, blend_switch_new_adapter_set_ms: newSet };
-  console.log(backend, cells[backend]);
+  cells[name] = { ...c, blend_switch_ms: sameSet, blend_switch_new_adapter_set_ms: newSet };
+  console.log(name, cells[name]);
   await e.unload();
 }
 result.cells = cells;

@@ -46,6 +46,44 @@ describe('engine worker in Chromium', () => {
     expect(worst.worst).toBeLessThanOrEqual(1e-3);
   });
 
+  it.each([
+    ['tiny-llama', 'f16'],
+    ['tiny-qwen2', 'bf16'],
+  ] as const)("runs %s on Chromium's WebGPU with its weights kept in %s, matching PyTorch's logits", async (name, format) => {
+    const page = await session().libPage();
+    const fx = JSON.parse(readFileSync(`${world}/fixtures/${name}/fixture.json`, 'utf8'));
+    const out = await page.evaluate(
+      async ({ base, fx }) => {
+        const { CrayonEngine } = await load('/src/lib/engine/engine.ts');
+        const { loadCheckpoint } = await load('/src/lib/engine/loader.ts');
+        const { urlSource } = await load('/src/lib/engine/sources.ts');
+        const adapter = await navigator.gpu.requestAdapter();
+        const gpu = await adapter!.requestDevice();
+        const ckpt = await loadCheckpoint(urlSource(`${location.origin}${base}/`, fetch.bind(globalThis)), { requireTokenizer: false });
+        const e = await CrayonEngine.create(ckpt, { backend: 'webgpu', gpu });
+        for (const id of ['a', 'b']) {
+          const dir = `${base}/adapter-${id}`;
+          const config = await (await fetch(`${dir}/adapter_config.json`)).json();
+          await e.loadAdapter(id, { config, weights: new Uint8Array(await (await fetch(`${dir}/adapter_model.safetensors`)).arrayBuffer()) });
+        }
+        let worst = 0;
+        for (const c of fx.cases) {
+          e.setBlendSync(c.blend);
+          for (let i = 0; i < fx.prompts.length; i++) {
+            const got: Float32Array = await e.logitsFor(fx.prompts[i].ids);
+            for (let j = 0; j < got.length; j++) worst = Math.max(worst, Math.abs(got[j] - c.logits[i][j]));
+          }
+        }
+        return { worst, cases: fx.cases.length, info: e.info() };
+      },
+      { base: `${worldPath}/fixtures/${name}`, fx },
+    );
+    expect(out.info.backend).toBe('webgpu');
+    expect(out.info.weightFormat).toBe(format);
+    expect(out.cases).toBeGreaterThan(3);
+    expect(out.worst).toBeLessThanOrEqual(1e-3);
+  });
+
   it('streams a chat reply, stops on request, and reports typed errors without dying', async () => {
     const page = await session().libPage();
     const out = await page.evaluate(async (worldPath) => {

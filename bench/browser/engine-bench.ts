@@ -1,5 +1,5 @@
 // Runs in the benchmark's browser page (served by Vite from the repo): our
-// engine in a worker on CPU and on WebGPU, and the peer, llama.cpp's WASM
+// engine in a worker on CPU and on WebGPU (weights in f32, and in f16), and the peer, llama.cpp's WASM
 // build through @wllama/wllama (CPU; 2 threads as the issue asks, and 1), on the same model.
 import { Wllama } from '@wllama/wllama';
 import wllamaWasm from '@wllama/wllama/esm/wasm/wllama.wasm?url';
@@ -12,16 +12,16 @@ async function adapterFiles(worldPath: string, id: string) {
   return { config: await (await fetch(`${dir}/adapter_config.json`)).json(), weights: new Uint8Array(await (await fetch(`${dir}/adapter_model.safetensors`)).arrayBuffer()) };
 }
 
-export async function ours(worldPath: string, backend: 'cpu' | 'webgpu', reps: number): Promise<{ backend: string; cells: Record<string, Cell> }> {
+export async function ours(worldPath: string, backend: 'cpu' | 'webgpu', reps: number, gpuWeights: 'f32' | 'f16' = 'f32'): Promise<{ backend: string; weightFormat?: string; cells: Record<string, Cell> }> {
   const worker = new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module' });
   const rt = new WorkerRuntime(worker);
-  const info = await rt.load({ kind: 'url', base: `${location.origin}${worldPath}/device/` }, { backend });
+  const info = await rt.load({ kind: 'url', base: `${location.origin}${worldPath}/device/` }, { backend, gpuWeights });
   const pool = await (await fetch(`${worldPath}/device-pool/pool.json`)).json();
   const ids: string[] = pool.adapters.map((a: { id: string }) => a.id);
   for (const id of ids) await rt.loadAdapter(id, await adapterFiles(worldPath, id));
   const cells = await allCells(rt, ids, reps);
   worker.terminate();
-  return { backend: info.backend, cells };
+  return { backend: info.backend, weightFormat: info.weightFormat, cells };
 }
 
 export async function wllama(_worldPath: string, reps: number, threads = 2): Promise<Cell & { threads: number }> {

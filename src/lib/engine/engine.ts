@@ -8,6 +8,7 @@ import { checkBlend, parseAdapter, type Adapter, type Blend } from './lora';
 import { buildWeights, queryFeature, type Weights } from './model';
 import type { Backend } from './backends/backend';
 import { CpuBackend } from './backends/cpu';
+import type { WeightFormat } from './backends/kernels';
 import { readTensor, type SafetensorsFile } from './safetensors';
 import { argmax, logSoftmax, Sampler } from './sampler';
 import { Tokenizer, type ChatMessage } from './tokenizer';
@@ -26,6 +27,24 @@ export interface EngineOptions {
   backend?: 'auto' | 'cpu' | 'webgpu';
   /** A WebGPU device (navigator.gpu's in a browser, the `webgpu` package's in Node). */
   gpu?: GPUDevice;
+  /**
+   * How WebGPU stores the weights: 'auto' (default) keeps a checkpoint whose weights are all
+   * F16 (or all BF16) in that format, at half of f32's memory and bandwidth, and stores anything
+   * else in f32. 'f16' / 'bf16' round f32 weights to 16 bits; 'f32' always widens. The
+   * arithmetic is f32 either way; the CPU backend always holds f32.
+   */
+  gpuWeights?: 'auto' | WeightFormat;
+}
+
+/** F16 or BF16 when every 2-D tensor (the matrices a backend stores) has that dtype, else f32. */
+function sourceFormat(index: Map<string, SafetensorsFile>): WeightFormat {
+  const dtypes = new Set<string>();
+  for (const [name, f] of index) {
+    const t = f.tensors.get(name)!;
+    if (t.shape.length === 2) dtypes.add(t.dtype);
+  }
+  const only = dtypes.size === 1 ? [...dtypes][0] : 'F32';
+  return only === 'F16' ? 'f16' : only === 'BF16' ? 'bf16' : 'f32';
 }
 
 /** Lets queued messages (e.g. a cancel) through between tokens. */
@@ -39,6 +58,8 @@ export class CrayonEngine implements Runtime {
   private readonly tok: Tokenizer | null;
   private backend!: Backend;
   private readonly ctx: number;
+  /** The one 16-bit format all the checkpoint's matrices share, else f32: what 'auto' stores on the GPU. */
+  private readonly sourceFormat: WeightFormat;
   private readonly adapters = new Map<string, Adapter>();
   private blend: Blend | null = null;
   /** The blend currently baked into the weights (merged mode), to take back out. */
@@ -54,7 +75,8 @@ export class CrayonEngine implements Runtime {
     if (want !== 'cpu' && opts.gpu) {
       const { WebGpuBackend } = await import('./backends/webgpu');
       try {
-        e.backend = await WebGpuBackend.create(opts.gpu, e.cfg, e.weights, e.ctx);
+        const format = !opts.gpuWeights || opts.gpuWeights === 'auto' ? e.sourceFormat : opts.gpuWeights;
+        e.backend = await WebGpuBackend.create(opts.gpu, e.cfg, e.weights, e.ctx, format);
       } catch (err) {
         if (want === 'webgpu') throw err;
         e.backend = new CpuBackend(e.cfg, e.weights, e.ctx); // 'auto': the CPU always works
@@ -71,6 +93,7 @@ export class CrayonEngine implements Runtime {
       const f = index.get(name);
       return f && { shape: f.tensors.get(name)!.shape, data: () => readTensor(f, name) };
     });
+    this.sourceFormat = sourceFormat(index);
     this.tok = ckpt.tokenizer;
     this.ctx = Math.min(this.cfg.maxSeqLen, opts.contextLength ?? 2048);
   }
@@ -83,7 +106,7 @@ export class CrayonEngine implements Runtime {
   info(): RuntimeInfo {
     const params = this.weights.embed.length + this.weights.norm.length + (this.cfg.tiedEmbeddings ? 0 : this.weights.head.length) +
       this.weights.layers.reduce((s, L) => s + L.attnNorm.length + L.ffnNorm.length + Object.values(L.proj).reduce((t, p) => t + p.w.length + (p.bias?.length ?? 0), 0), 0);
-    return { runtime: `crayon-${this.backend.name}`, backend: this.backend.name, architecture: this.cfg.architecture, params, contextLength: this.ctx, adapters: [...this.adapters.keys()] };
+    return { runtime: `crayon-${this.backend.name}`, backend: this.backend.name, weightFormat: this.backend.weightFormat, architecture: this.cfg.architecture, params, contextLength: this.ctx, adapters: [...this.adapters.keys()] };
   }
 
   async renderChat(messages: ChatMessage[], addGenerationPrompt: boolean): Promise<string> {

@@ -3,6 +3,7 @@
 // the raw little-endian tensor bytes. Every way a file can be wrong is a
 // typed error naming the file and the tensor.
 import { AppError } from '../errors';
+import { f16ToF32 } from './half';
 
 export type DType = 'F32' | 'F16' | 'BF16';
 const BYTES: Record<DType, number> = { F32: 4, F16: 2, BF16: 2 };
@@ -74,15 +75,6 @@ function checkOverlaps(file: string, tensors: Map<string, TensorInfo>): void {
       throw new AppError('bad-format', `${file}: tensors "${ranges[i - 1][0]}" and "${ranges[i][0]}" overlap.`, { file });
     }
   }
-}
-
-function f16ToF32(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
 /** A tensor's values as f32 (a copy for F16/BF16 and for unaligned F32). */

@@ -7,10 +7,17 @@ export type CheckpointSource =
   | { kind: 'files'; files: File[] }
   | { kind: 'cache'; cacheName: string; base: string };
 
+/** How to run a checkpoint: the engine's options that cross postMessage (see EngineOptions). */
+export interface LoadOptions {
+  contextLength?: number;
+  backend?: 'auto' | 'cpu' | 'webgpu';
+  gpuWeights?: 'auto' | 'f32' | 'f16' | 'bf16';
+}
+
 export type TokenEvent = { text: string; token: number; logprob: number };
 
 export type EngineProtocol = {
-  load: { params: { source: CheckpointSource; contextLength?: number; backend?: 'auto' | 'cpu' | 'webgpu' }; result: RuntimeInfo; progress: Progress };
+  load: { params: { source: CheckpointSource } & LoadOptions; result: RuntimeInfo; progress: Progress };
   info: { params: null; result: RuntimeInfo };
   generate: { params: GenerateRequest; result: GenerateResult; progress: TokenEvent };
   score: { params: { prompt: { messages?: ChatMessage[]; prompt?: string }; continuations: string[]; blend?: Blend | null }; result: ScoreResult };

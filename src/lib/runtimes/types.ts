@@ -50,6 +50,8 @@ export interface ScoreResult {
 export interface RuntimeInfo {
   runtime: string; // e.g. 'crayon-cpu', 'crayon-webgpu'
   backend: 'cpu' | 'webgpu';
+  /** How the weights are stored where they are computed on (e.g. 'f32', 'bf16'). */
+  weightFormat?: string;
   architecture: string;
   params: number;
   contextLength: number;

@@ -1,7 +1,7 @@
 // The page side of the engine worker: a Runtime whose calls travel to the
 // worker, so callers don't care where the model runs.
 import { RpcClient, type Endpoint } from '../protocol/rpc';
-import type { CheckpointSource, EngineProtocol } from './engine-protocol';
+import type { CheckpointSource, EngineProtocol, LoadOptions } from './engine-protocol';
 import type { Blend, CallOptions, ChatMessage, GenerateRequest, GenerateResult, Progress, Runtime, RuntimeInfo, ScoreResult } from './types';
 
 export class WorkerRuntime implements Runtime {
@@ -12,8 +12,9 @@ export class WorkerRuntime implements Runtime {
     this.rpc = new RpcClient<EngineProtocol>(endpoint);
   }
 
-  async load(source: CheckpointSource, opts: { signal?: AbortSignal; onProgress?: (p: Progress) => void; contextLength?: number; backend?: 'auto' | 'cpu' | 'webgpu' } = {}): Promise<RuntimeInfo> {
-    this.cachedInfo = await this.rpc.call('load', { source, contextLength: opts.contextLength, backend: opts.backend }, { signal: opts.signal, onProgress: opts.onProgress });
+  async load(source: CheckpointSource, opts: { signal?: AbortSignal; onProgress?: (p: Progress) => void } & LoadOptions = {}): Promise<RuntimeInfo> {
+    const { signal, onProgress, ...load } = opts;
+    this.cachedInfo = await this.rpc.call('load', { source, ...load }, { signal, onProgress });
     return this.cachedInfo;
   }
 

@@ -1,12 +1,14 @@
 // What the engine needs from a backend: run one token at a position (with the
 // KV cache kept by the backend) and give back the next-token logits when asked,
 // and follow changes of adapters, blends and merged weights. Two backends:
-// cpu.ts, the reference, and webgpu.ts (WGSL, f32).
+// cpu.ts, the reference, and webgpu.ts (WGSL; weights in f32, f16 or bf16).
 import type { ModelConfig } from '../config';
 import type { Weights } from '../model';
 
 export interface Backend {
   readonly name: 'cpu' | 'webgpu';
+  /** How the model's weights are held for this backend's arithmetic (which is f32 on both). */
+  readonly weightFormat: 'f32' | 'f16' | 'bf16';
   /** Runs `token` at `pos`; returns the logits (a copy or a view valid until the next call) if `wantLogits`. */
   forward(token: number, pos: number, wantLogits: boolean): Promise<Float32Array | null>;
   /** Adapters were added or removed, or the blend changed: re-read every projection's LoraSlot. */

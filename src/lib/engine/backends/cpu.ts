@@ -5,6 +5,7 @@ import type { Backend } from './backend';
 
 export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
+  readonly weightFormat = 'f32' as const;
   private readonly state: RunState;
 
   constructor(

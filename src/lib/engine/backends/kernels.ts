@@ -1,12 +1,29 @@
-// WGSL compute kernels of the WebGPU backend (f32). Shapes follow the CPU
-// reference in model.ts; each kernel's header says what it computes.
+// WGSL compute kernels of the WebGPU backend. Activations, caches and LoRA
+// factors are f32; the model's weights (projections, embedding, head) are f32,
+// or 16-bit (f16 or bf16) packed two per u32 and widened to f32 in the kernel
+// with core WGSL (unpack2x16float, bit shifts), so they need no `shader-f16`
+// and run on every adapter, at half the memory and bandwidth. Shapes follow the
+// CPU reference in model.ts; each kernel's header says what it computes.
+
+export type WeightFormat = 'f32' | 'f16' | 'bf16';
+
+/** The weight array's WGSL declaration and `w4(i)`: the i-th group of 4 consecutive weights as a vec4f. */
+function weightReader(format: WeightFormat, binding: number): string {
+  if (format === 'f32') return `@group(0) @binding(${binding}) var<storage, read> W: array<vec4<f32>>;
+fn w4(i: u32) -> vec4f { return W[i]; }`;
+  const widen = format === 'f16' ? 'unpack2x16float(u)' : 'vec2f(bitcast<f32>(u << 16u), bitcast<f32>(u & 0xffff0000u))';
+  return `@group(0) @binding(${binding}) var<storage, read> W: array<vec2<u32>>; // 4 weights per element, 2 per u32, low half first
+fn w2(u: u32) -> vec2f { return ${widen}; }
+fn w4(i: u32) -> vec4f { let p = W[i]; return vec4f(w2(p.x), w2(p.y)); }`;
+}
 
 /** y[r] = sum_i W[r, i] x[i], then: +bias[r] (flag 1), *scale[r] (flag 4), +y[r] (flag 2).
- *  W [rows, cols] row-major, cols % 4 == 0; one invocation per row, vec4 loads. */
-export const MATVEC = /* wgsl */ `
+ *  W [rows, cols] row-major in `format`, cols % 4 == 0; one invocation per row, 4 weights per load. */
+export function matvecKernel(format: WeightFormat): string {
+  return /* wgsl */ `
 struct Dims { rows: u32, cols: u32, flags: u32, xOffset: u32 }
 @group(0) @binding(0) var<uniform> d: Dims;
-@group(0) @binding(1) var<storage, read> W: array<vec4<f32>>;
+${weightReader(format, 1)}
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> vecArg: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
@@ -20,10 +37,10 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   var s1 = vec4f(0.0);
   var i = 0u;
   for (; i + 1u < n4; i += 2u) {
-    s0 += W[base + i] * x[d.xOffset + i];
-    s1 += W[base + i + 1u] * x[d.xOffset + i + 1u];
+    s0 += w4(base + i) * x[d.xOffset + i];
+    s1 += w4(base + i + 1u) * x[d.xOffset + i + 1u];
   }
-  if (i < n4) { s0 += W[base + i] * x[d.xOffset + i]; }
+  if (i < n4) { s0 += w4(base + i) * x[d.xOffset + i]; }
   let s = s0 + s1;
   var acc = s.x + s.y + s.z + s.w;
   if ((d.flags & 1u) != 0u) { acc += vecArg[r]; }
@@ -31,6 +48,24 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   if ((d.flags & 2u) != 0u) { acc += y[r]; }
   y[r] = acc;
 }`;
+}
+
+/** x = the embedding row of the token in p.token: E [vocab, dim] in `format`, dim % 4 == 0. */
+export function embedKernel(format: WeightFormat): string {
+  return /* wgsl */ `
+struct Dims { dim: u32, a: u32, b: u32, c: u32 }
+struct Pos { pos: u32, token: u32, b: u32, c: u32 }
+@group(0) @binding(0) var<uniform> d: Dims;
+@group(0) @binding(1) var<uniform> p: Pos;
+${weightReader(format, 2)}
+@group(0) @binding(3) var<storage, read_write> x: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  let n4 = d.dim / 4u;
+  if (g.x >= n4) { return; }
+  x[g.x] = w4(p.token * n4 + g.x);
+}`;
+}
 
 /** out = w * x / sqrt(mean(x^2) + eps); one workgroup. */
 export const RMSNORM = /* wgsl */ `

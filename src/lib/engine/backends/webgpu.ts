@@ -1,15 +1,17 @@
-// The WebGPU backend (f32): weights, KV cache and scratch live in GPU
-// buffers; one token is one command buffer of compute dispatches in the order
-// of model.ts's forward(). LoRA: per projection, every loaded adapter's A and
+// The WebGPU backend: weights, KV cache and scratch live in GPU buffers; one
+// token is one command buffer of compute dispatches in the order of model.ts's
+// forward(). Weights are stored in f32, f16 or bf16 (kernels.ts: 16-bit is
+// widened in the kernel, arithmetic stays f32). LoRA: per projection, every loaded adapter's A and
 // B are concatenated once ([R, in] and [out, R]); a blend is a vector of R
 // coefficients (w_i * s_i per rank row), so switching blends is one small
 // buffer write per projection and no reload.
 import { AppError } from '../../errors';
 import type { ModelConfig } from '../config';
+import { packHalf } from '../half';
 import { stackFactors, TARGETS, type LoraPart, type Target } from '../lora';
 import { ropeTables, type Linear, type Weights } from '../model';
 import type { Backend } from './backend';
-import { ATTENTION, ELEMENTWISE, MATVEC, RMSNORM, ROPE, STORE_KV } from './kernels';
+import { ATTENTION, ELEMENTWISE, embedKernel, matvecKernel, RMSNORM, ROPE, STORE_KV, type WeightFormat } from './kernels';
 
 const S = GPUBufferUsage.STORAGE;
 const CD = GPUBufferUsage.COPY_DST;
@@ -23,7 +25,7 @@ interface Dispatch {
 /** GPU copies of one projection's weights and its concatenated LoRA factors. */
 interface GpuLinear {
   lin: Linear;
-  w: GPUBuffer;
+  w: GPUBuffer; // [out, inp] in the backend's weight format
   bias: GPUBuffer | null;
   parts: LoraPart[];
   rank: number; // R: sum of the parts' ranks
@@ -41,7 +43,8 @@ interface GpuLinear {
 
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu' as const;
-  private readonly pipes: Record<'matvec' | 'rmsnorm' | 'rope' | 'storeKv' | 'attention' | 'elementwise', GPUComputePipeline>;
+  /** matvec: f32 matrices (LoRA factors); matvecW and embed: the model's weights, in `weightFormat`. */
+  private readonly pipes: Record<'matvec' | 'matvecW' | 'embed' | 'rmsnorm' | 'rope' | 'storeKv' | 'attention' | 'elementwise', GPUComputePipeline>;
   private readonly buf: Record<string, GPUBuffer> = {};
   private readonly lin: Record<Target, GpuLinear>[] = [];
   private readonly posUniform: GPUBuffer;
@@ -58,34 +61,47 @@ export class WebGpuBackend implements Backend {
     private readonly cfg: ModelConfig,
     private readonly weights: Weights,
     private readonly ctx: number,
+    readonly weightFormat: WeightFormat,
   ) {
     const mk = (code: string) => device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint: 'main' } });
-    this.pipes = { matvec: mk(MATVEC), rmsnorm: mk(RMSNORM), rope: mk(ROPE), storeKv: mk(STORE_KV), attention: mk(ATTENTION), elementwise: mk(ELEMENTWISE) };
+    this.pipes = {
+      matvec: mk(matvecKernel('f32')), matvecW: mk(matvecKernel(weightFormat)), embed: mk(embedKernel(weightFormat)),
+      rmsnorm: mk(RMSNORM), rope: mk(ROPE), storeKv: mk(STORE_KV), attention: mk(ATTENTION), elementwise: mk(ELEMENTWISE),
+    };
     this.posUniform = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | CD });
     this.dummy = this.storage(new Float32Array(4));
     this.readback = device.createBuffer({ size: cfg.vocabSize * 4, usage: GPUBufferUsage.MAP_READ | CD });
     device.lost.then((info) => (this.lost = info.message || 'the GPU device was lost'));
   }
 
-  /** Builds the backend, or throws `backend-unavailable` when this model can't run on it. */
-  static async create(device: GPUDevice, cfg: ModelConfig, weights: Weights, ctx: number): Promise<WebGpuBackend> {
+  /**
+   * Builds the backend, or throws `backend-unavailable` when this model can't run on it.
+   * `format`: how the weights are stored on the GPU; a 16-bit format rounds f32 weights
+   * (exact for weights that came from a file in that format).
+   */
+  static async create(device: GPUDevice, cfg: ModelConfig, weights: Weights, ctx: number, format: WeightFormat = 'f32'): Promise<WebGpuBackend> {
     for (const d of [cfg.dim, cfg.hiddenDim, cfg.nHeads * cfg.headDim]) {
       if (d % 4 !== 0) throw new AppError('backend-unavailable', `The WebGPU backend needs dimensions divisible by 4 (this model has ${d}).`);
     }
-    const b = new WebGpuBackend(device, cfg, weights, ctx);
+    const b = new WebGpuBackend(device, cfg, weights, ctx, format);
     b.allocate();
     b.syncLora();
     return b;
   }
 
-  private storage(data: Float32Array): GPUBuffer {
-    const buffer = this.device.createBuffer({ size: Math.max(16, data.byteLength), usage: S | CD | GPUBufferUsage.COPY_SRC, mappedAtCreation: true });
-    new Float32Array(buffer.getMappedRange(0, data.byteLength)).set(data);
+  private storage(data: Float32Array | Uint32Array): GPUBuffer {
+    const buffer = this.device.createBuffer({ size: Math.max(16, Math.ceil(data.byteLength / 4) * 4), usage: S | CD | GPUBufferUsage.COPY_SRC, mappedAtCreation: true });
+    new Uint8Array(buffer.getMappedRange(0, data.byteLength)).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     buffer.unmap();
     return buffer;
   }
 
-  private write(buffer: GPUBuffer, data: Float32Array): void {
+  /** A model weight in the backend's format. */
+  private weightData(data: Float32Array, what: string): Float32Array | Uint32Array {
+    return this.weightFormat === 'f32' ? data : packHalf(data, this.weightFormat, what);
+  }
+
+  private write(buffer: GPUBuffer, data: Float32Array | Uint32Array): void {
     this.device.queue.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer>);
   }
 
@@ -117,14 +133,14 @@ export class WebGpuBackend implements Backend {
       x: this.zeros(c.dim), xb: this.zeros(c.dim), xb2: this.zeros(qDim), q: this.zeros(qDim), k: this.zeros(kvDim), v: this.zeros(kvDim),
       hb: this.zeros(c.hiddenDim), hb2: this.zeros(c.hiddenDim), logits: this.zeros(c.vocabSize), att: this.zeros(c.nHeads * this.ctx),
       kc: this.zeros(c.nLayers * this.ctx * kvDim), vc: this.zeros(c.nLayers * this.ctx * kvDim), cos: this.storage(cos), sin: this.storage(sin),
-      embed: this.storage(this.weights.embed), norm: this.storage(this.weights.norm),
+      embed: this.storage(this.weightData(this.weights.embed, 'The embedding')), norm: this.storage(this.weights.norm),
     });
-    this.buf.head = this.cfg.tiedEmbeddings ? this.buf.embed : this.storage(this.weights.head);
-    for (const L of this.weights.layers) {
+    this.buf.head = this.cfg.tiedEmbeddings ? this.buf.embed : this.storage(this.weightData(this.weights.head, 'lm_head'));
+    for (const [l, L] of this.weights.layers.entries()) {
       const row = {} as Record<Target, GpuLinear>;
       for (const t of TARGETS) {
         const lin = L.proj[t];
-        row[t] = { lin, w: this.storage(lin.w), bias: lin.bias ? this.storage(lin.bias) : null, parts: [], rank: 0, catA: null, catB: null, coef: null, factorA: null, factorB: null, factorCoef: null, u: null, mode: 'none', factorRank: 0 };
+        row[t] = { lin, w: this.storage(this.weightData(lin.w, `Layer ${l} ${t}`)), bias: lin.bias ? this.storage(lin.bias) : null, parts: [], rank: 0, catA: null, catB: null, coef: null, factorA: null, factorB: null, factorCoef: null, u: null, mode: 'none', factorRank: 0 };
       }
       this.lin.push(row);
     }
@@ -133,7 +149,7 @@ export class WebGpuBackend implements Backend {
   /** y = W x (+bias), then the projection's LoRA terms under the current plan. */
   private linear(g: GpuLinear, x: GPUBuffer, y: GPUBuffer): Dispatch[] {
     const { out, inp } = g.lin;
-    const ds = [this.dispatch(this.pipes.matvec, [this.uniform([out, inp, g.bias ? 1 : 0, 0]), g.w, x, g.bias ?? this.dummy, y], Math.ceil(out / 64))];
+    const ds = [this.dispatch(this.pipes.matvecW, [this.uniform([out, inp, g.bias ? 1 : 0, 0]), g.w, x, g.bias ?? this.dummy, y], Math.ceil(out / 64))];
     if (g.mode === 'none') return ds;
     const [a, b, coef, r] = g.mode === 'delta' ? [g.catA!, g.catB!, g.coef!, g.rank] : [g.factorA!, g.factorB!, g.factorCoef!, g.factorRank];
     ds.push(this.dispatch(this.pipes.matvec, [this.uniform([r, inp, 4, 0]), a, x, coef, g.u!], Math.ceil(r / 64)));
@@ -149,7 +165,7 @@ export class WebGpuBackend implements Backend {
     const kvDim = c.nKvHeads * c.headDim;
     const norm = (w: GPUBuffer, x: GPUBuffer, out: GPUBuffer) => this.dispatch(this.pipes.rmsnorm, [this.uniform([c.dim, c.normEps, 0, 0], [1]), x, w, out], 1);
     const ew = (op: number, n: number, x: GPUBuffer, y: GPUBuffer) => this.dispatch(this.pipes.elementwise, [this.uniform([n, op, 0, 0]), x, y], Math.ceil(n / 64));
-    const prog: Dispatch[] = [];
+    const prog: Dispatch[] = [this.dispatch(this.pipes.embed, [this.uniform([c.dim, 0, 0, 0]), this.posUniform, B.embed, B.x], Math.ceil(c.dim / 4 / 64))];
     this.weights.layers.forEach((L, l) => {
       const g = this.lin[l];
       const layerOffset = l * this.ctx * kvDim;
@@ -165,7 +181,7 @@ export class WebGpuBackend implements Backend {
       prog.push(...this.linear(g.down_proj, B.hb, B.xb), ew(0, c.dim, B.x, B.xb));
     });
     this.program = prog;
-    this.head = [norm(B.norm, B.x, B.xb), this.dispatch(this.pipes.matvec, [this.uniform([c.vocabSize, c.dim, 0, 0]), B.head, B.xb, this.dummy, B.logits], Math.ceil(c.vocabSize / 64))];
+    this.head = [norm(B.norm, B.x, B.xb), this.dispatch(this.pipes.matvecW, [this.uniform([c.vocabSize, c.dim, 0, 0]), B.head, B.xb, this.dummy, B.logits], Math.ceil(c.vocabSize / 64))];
   }
 
   private storageOf(data: Float32Array, key: string): GPUBuffer {
@@ -224,15 +240,14 @@ export class WebGpuBackend implements Backend {
   }
 
   syncWeights(): void {
-    for (const row of this.lin) for (const t of TARGETS) this.write(row[t].w, row[t].lin.w);
+    this.lin.forEach((row, l) => TARGETS.forEach((t) => this.write(row[t].w, this.weightData(row[t].lin.w, `Layer ${l} ${t}`))));
   }
 
   async forward(token: number, pos: number, wantLogits: boolean): Promise<Float32Array | null> {
     if (this.lost) throw new AppError('gpu-error', `WebGPU stopped working (${this.lost}); reload to fall back to the CPU.`);
     const c = this.cfg;
-    this.device.queue.writeBuffer(this.posUniform, 0, new Uint32Array([pos, 0, 0, 0]));
+    this.device.queue.writeBuffer(this.posUniform, 0, new Uint32Array([pos, token, 0, 0]));
     const enc = this.device.createCommandEncoder();
-    enc.copyBufferToBuffer(this.buf.embed, token * c.dim * 4, this.buf.x, 0, c.dim * 4);
     const pass = enc.beginComputePass();
     for (const d of wantLogits ? [...this.program, ...this.head] : this.program) {
       pass.setPipeline(d.pipeline);
