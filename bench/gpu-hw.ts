@@ -38,7 +38,7 @@ const result: Record<string, unknown> = {
   machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version },
 };
 
-const parity: Record<string, { logitsMaxAbsDiff: number; mergedMaxAbsDiff: number; greedyMatches: string; embedMaxAbsDiff: number }> = {};
+const parity: Record<string, { weightFormat?: string; logitsMaxAbsDiff: number; mergedMaxAbsDiff: number; greedyMatches: string; embedMaxAbsDiff: number }> = {};
 for (const m of models) {
   const fx = JSON.parse(readFileSync(m.fixture, 'utf8')) as Fixture;
   const e = await CrayonEngine.create(await loadCheckpoint(fsSource(m.dir), { requireTokenizer: false }), { backend: 'webgpu', gpu: device });
@@ -59,7 +59,7 @@ for (const m of models) {
   const merged = maxAbsDiff(await e.logitsFor(fx.prompts[0].ids), multi.logits[0]);
   e.setBlendSync(null);
   const embed = Math.max(...fx.prompts.map((p, i) => maxAbsDiff(e.embedIds(p.ids), fx.embedding[i])));
-  parity[m.name] = { logitsMaxAbsDiff: logits, mergedMaxAbsDiff: merged, greedyMatches: `${greedyOk}/${greedyAll}`, embedMaxAbsDiff: embed };
+  parity[m.name] = { weightFormat: e.info().weightFormat, logitsMaxAbsDiff: logits, mergedMaxAbsDiff: merged, greedyMatches: `${greedyOk}/${greedyAll}`, embedMaxAbsDiff: embed };
   console.log(m.name, parity[m.name]);
   await e.unload();
 }

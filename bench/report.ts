@@ -37,9 +37,10 @@ if (engine) {
   out.push('## Engine (`npm run bench:engine` → `bench/results/engine.json`)', '');
   out.push(`Reference device model (${engine.model.params.toLocaleString('en')} parameters), ${engine.model.adapters} pool adapters; ${engine.method}.`, '');
   out.push('| runtime | prefill tok/s | decode tok/s | decode, 1 adapter | decode, 8 unmerged | decode, 8 merged |', '|---|---|---|---|---|---|');
-  for (const k of ['cpu_node', 'cpu_worker', 'webgpu_worker'] as const) {
+  const rowName: Record<string, string> = { cpu_node: 'cpu node', cpu_worker: 'cpu worker', webgpu_worker: 'webgpu worker', webgpu_worker_f16_weights: 'webgpu worker, weights in f16' };
+  for (const k of ['cpu_node', 'cpu_worker', 'webgpu_worker', 'webgpu_worker_f16_weights'] as const) {
     const c = engine.cells[k];
-    out.push(`| ${k.replace('_', ' ')} | ${f(c.none.prefill_tps, 0)} | ${f(c.none.decode_tps, 0)} | ${f(c.lora1.decode_tps, 0)} | ${f(c.lora8_unmerged.decode_tps, 0)} | ${f(c.lora8_merged.decode_tps, 0)} |`);
+    out.push(`| ${rowName[k]} | ${f(c.none.prefill_tps, 0)} | ${f(c.none.decode_tps, 0)} | ${f(c.lora1.decode_tps, 0)} | ${f(c.lora8_unmerged.decode_tps, 0)} | ${f(c.lora8_merged.decode_tps, 0)} |`);
   }
   out.push(`| wllama (llama.cpp WASM, 2 threads, same browser and run) | ${f(engine.cells.wllama.prefill_tps, 0)} | ${f(engine.cells.wllama.decode_tps, 0)} | | | |`);
   out.push(`| wllama, 1 thread | ${f(engine.cells.wllama_1thread.prefill_tps, 0)} | ${f(engine.cells.wllama_1thread.decode_tps, 0)} | | | |`);
@@ -48,6 +49,7 @@ if (engine) {
   out.push(`| lora8_unmerged_vs_none ≥ 0.75 (fastest browser backend: ${engine.fastest_browser_backend}) | ${f(engine.lora8_unmerged_vs_none, 2)} (by backend: ${Object.entries(engine.lora8_unmerged_vs_none_by_backend).map(([k, v]) => `${k} ${f(v, 2)}`).join(', ')}) | ${mark(engine.lora8_unmerged_vs_none >= 0.75)} |`);
   out.push(`| blend_switch_ms < 1 | ${f(engine.blend_switch_ms, 3)} | ${mark(engine.blend_switch_ms < 1)} |`);
   out.push('', `Against the faster of wllama's two thread counts the ratio is ${f(engine.ratio_best_vs_wllama_either_threads, 2)} (llama.cpp natively on this 2-core machine is far slower on 2 threads than on 1, so the peer is also run at 1 thread).`);
+  out.push('', `WebGPU with the weights stored in f16 (rounded from the f32 checkpoint, widened to f32 in the kernel; half the GPU memory) decodes at ${f(engine.webgpu_f16_weights_vs_f32_decode, 2)}× the speed of f32 storage in the same run. A checkpoint that is all f16 or all bf16 keeps its own format on the GPU by default.`);
   out.push('', `WebGPU here is SwiftShader (a CPU emulation of a GPU; crossOriginIsolated: ${engine.browser.crossOriginIsolated}). ${engine.webgpu_node_hardware ? 'A hardware GPU run is included in the JSON.' : 'No hardware GPU was measured in this run.'}`, '');
   out.push(prov(engine), '');
 }
@@ -64,10 +66,10 @@ const gpuHw = read('gpu-hw');
 if (gpuHw) {
   out.push('## WebGPU on a real GPU (`bench/gpu-hw.sh` → `bench/results/gpu-hw.json`)', '');
   out.push(`${gpuHw.provenance.machine.gpu} through Dawn's Vulkan backend (the \`webgpu\` package in Node; the GPU machine has no Node, so \`bench/gpu-hw.sh pack\` carries it). Adapter: ${gpuHw.gpu.description}; shader-f16 ${gpuHw.gpu.shaderF16 ? 'offered' : '**not offered**'} by Dawn there.`, '');
-  out.push('| parity with PyTorch (f32) | logits max abs diff | merged blend | greedy tokens | embedder feature |', '|---|---|---|---|---|');
-  for (const [m, p] of Object.entries(gpuHw.parity as Record<string, Json>)) out.push(`| ${m} | ${p.logitsMaxAbsDiff.toExponential(1)} | ${p.mergedMaxAbsDiff.toExponential(1)} | ${p.greedyMatches} | ${p.embedMaxAbsDiff.toExponential(1)} |`);
+  out.push('| parity with PyTorch (weights on the GPU in) | logits max abs diff | merged blend | greedy tokens | embedder feature |', '|---|---|---|---|---|');
+  for (const [m, p] of Object.entries(gpuHw.parity as Record<string, Json>)) out.push(`| ${m} (${p.weightFormat ?? 'f32'}) | ${p.logitsMaxAbsDiff.toExponential(1)} | ${p.mergedMaxAbsDiff.toExponential(1)} | ${p.greedyMatches} | ${p.embedMaxAbsDiff.toExponential(1)} |`);
   out.push('', '| reference device model | prefill tok/s | decode tok/s | decode, 1 adapter | decode, 8 unmerged | decode, 8 merged | blend switch |', '|---|---|---|---|---|---|---|');
-  for (const [b, c] of Object.entries(gpuHw.cells as Record<string, Json>)) out.push(`| ${b === 'webgpu' ? 'WebGPU (H100)' : 'CPU engine, same machine'} | ${f(c.none.prefill_tps, 0)} | ${f(c.none.decode_tps, 0)} | ${f(c.lora1.decode_tps, 0)} | ${f(c.lora8_unmerged.decode_tps, 0)} | ${f(c.lora8_merged.decode_tps, 0)} | ${f(c.blend_switch_ms, 2)} ms (new adapter set: ${f(c.blend_switch_new_adapter_set_ms, 1)} ms) |`);
+  for (const [b, c] of Object.entries(gpuHw.cells as Record<string, Json>)) out.push(`| ${{ webgpu: 'WebGPU', webgpu_f16: 'WebGPU, weights in f16' }[b] ?? 'CPU engine, same machine'} | ${f(c.none.prefill_tps, 0)} | ${f(c.none.decode_tps, 0)} | ${f(c.lora1.decode_tps, 0)} | ${f(c.lora8_unmerged.decode_tps, 0)} | ${f(c.lora8_merged.decode_tps, 0)} | ${f(c.blend_switch_ms, 2)} ms (new adapter set: ${f(c.blend_switch_new_adapter_set_ms, 1)} ms) |`);
   const ls = gpuHw.loraScale?.webgpu;
   if (ls) out.push('', `At SmolLM2-135M's shapes (random weights), WebGPU on the H100 decodes ${f(ls.cells.none.decode_tps, 0)} tok/s with no adapter, ${f(ls.cells.lora1.decode_tps, 0)} with one and ${f(ls.cells.lora8_unmerged.decode_tps, 0)} with eight unmerged (ratio ${f(ls.lora8_unmerged_vs_none, 2)}), ${f(ls.cells.lora8_merged.decode_tps, 0)} merged: one adapter costs as much as eight, so the cost is the LoRA kernels' extra dispatches, not their arithmetic.`);
   out.push('', prov(gpuHw), '');
