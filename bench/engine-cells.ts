@@ -1,6 +1,6 @@
 // The engine benchmark's cells, shared by Node and the browser: for one
 // runtime, prefill and decode tokens/s with no adapter, one adapter, an
-// 8-adapter unmerged blend, and the same blend merged.
+// 8-adapter unmerged blend, and the same blend merged, measured interleaved.
 import type { Blend, Runtime } from '../src/lib/runtimes/types';
 import { median } from './stats';
 
@@ -22,21 +22,40 @@ export function blends(ids: string[]): Record<string, Blend | null> {
   };
 }
 
-/** Median over `reps` runs of prefill and decode speed, after one warm-up. */
+/** One generation's prefill and decode speed under the runtime's current blend. */
+async function once(rt: Runtime): Promise<Cell> {
+  const r = await rt.generate({ prompt: PROMPT, maxTokens: DECODE_TOKENS, temperature: 0, ignoreEos: true });
+  return { prefill_tps: r.promptTokens / (r.timings.prefillMs / 1000), decode_tps: r.timings.decodeSteps / (r.timings.decodeMs / 1000) };
+}
+
+const medianCell = (runs: Cell[]): Cell => ({ prefill_tps: median(runs.map((r) => r.prefill_tps)), decode_tps: median(runs.map((r) => r.decode_tps)) });
+
+/** Median over `reps` runs of prefill and decode speed under one blend, after one warm-up. */
 export async function measure(rt: Runtime, blend: Blend | null, reps = 3): Promise<Cell> {
   await rt.setBlend(blend);
   const runs: Cell[] = [];
   for (let i = 0; i <= reps; i++) {
-    const r = await rt.generate({ prompt: PROMPT, maxTokens: DECODE_TOKENS, temperature: 0, ignoreEos: true });
-    if (i === 0) continue; // warm-up
-    runs.push({ prefill_tps: r.promptTokens / (r.timings.prefillMs / 1000), decode_tps: r.timings.decodeSteps / (r.timings.decodeMs / 1000) });
+    const c = await once(rt);
+    if (i > 0) runs.push(c); // the first run warms up
   }
   await rt.setBlend(null);
-  return { prefill_tps: median(runs.map((r) => r.prefill_tps)), decode_tps: median(runs.map((r) => r.decode_tps)) };
+  return medianCell(runs);
 }
 
+/**
+ * Every cell's median over `reps` rounds, the cells interleaved within each round (none, lora1,
+ * lora8, merged, none, ...) so that a shared machine's drift hits all of them alike and their
+ * ratios stay fair; round 0 warms every cell up and is not counted.
+ */
 export async function allCells(rt: Runtime, adapterIds: string[], reps = 3): Promise<Record<string, Cell>> {
-  const out: Record<string, Cell> = {};
-  for (const [name, blend] of Object.entries(blends(adapterIds))) out[name] = await measure(rt, blend, reps);
-  return out;
+  const runs: Record<string, Cell[]> = {};
+  for (let round = 0; round <= reps; round++) {
+    for (const [name, blend] of Object.entries(blends(adapterIds))) {
+      await rt.setBlend(blend);
+      const c = await once(rt);
+      if (round > 0) (runs[name] ??= []).push(c);
+    }
+  }
+  await rt.setBlend(null);
+  return Object.fromEntries(Object.entries(runs).map(([name, r]) => [name, medianCell(r)]));
 }

@@ -17,7 +17,7 @@ import { launchChromium } from '../e2e/chromium';
 import { allCells, blends, type Cell } from './engine-cells';
 import { median, writeResult } from './results';
 
-const REPS = Number(process.env.REPS ?? 3);
+const REPS = Number(process.env.REPS ?? 5);
 const world = worldDir();
 const pool = JSON.parse(readFileSync(`${world}/device-pool/pool.json`, 'utf8')) as { adapters: { id: string }[] };
 const ids = pool.adapters.map((a) => a.id);
@@ -104,7 +104,7 @@ const result = {
   cells: { cpu_node: cpuNodeCells, cpu_worker: b.cpu.cells, webgpu_worker: b.webgpu.cells, webgpu_worker_f16_weights: b.webgpuF16.cells, wllama: b.peer, wllama_1thread: b.peer1 },
   webgpu_node_hardware: gpuNode,
   browser: { crossOriginIsolated: b.isolated, webgpu_backend_used: b.webgpu.backend, webgpu_f16_weight_format_used: b.webgpuF16.weightFormat },
-  method: `median of ${REPS} runs after a warm-up; prompt ${'~'}70 tokens, ${64} decoded tokens with EOS ignored; wllama: llama.cpp's own timings, n_threads 2 (and 1, beside it), n_gpu_layers 0`,
+  method: `median of ${REPS} rounds after a warm-up round, the four blends interleaved within each round; prompt ${'~'}70 tokens, ${64} decoded tokens with EOS ignored; wllama: llama.cpp's own timings, n_threads 2 (and 1, beside it), n_gpu_layers 0`,
 };
 console.log(JSON.stringify(result, null, 2));
 console.log('wrote', writeResult('engine', result));
