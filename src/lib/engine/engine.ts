@@ -71,6 +71,9 @@ export class CrayonEngine implements Runtime {
   static async create(ckpt: Checkpoint, opts: EngineOptions = {}): Promise<CrayonEngine> {
     const e = new CrayonEngine(ckpt, opts);
     const want = opts.backend ?? 'auto';
+    if (opts.gpuWeights !== undefined && !['auto', 'f32', 'f16', 'bf16'].includes(opts.gpuWeights)) {
+      throw new AppError('invalid-argument', `gpuWeights must be 'auto', 'f32', 'f16' or 'bf16', not ${JSON.stringify(opts.gpuWeights)}.`);
+    }
     if (want === 'webgpu' && !opts.gpu) throw new AppError('backend-unavailable', 'The WebGPU backend was requested but no GPU device is available.');
     if (want !== 'cpu' && opts.gpu) {
       const { WebGpuBackend } = await import('./backends/webgpu');
@@ -106,7 +109,7 @@ export class CrayonEngine implements Runtime {
   info(): RuntimeInfo {
     const params = this.weights.embed.length + this.weights.norm.length + (this.cfg.tiedEmbeddings ? 0 : this.weights.head.length) +
       this.weights.layers.reduce((s, L) => s + L.attnNorm.length + L.ffnNorm.length + Object.values(L.proj).reduce((t, p) => t + p.w.length + (p.bias?.length ?? 0), 0), 0);
-    return { runtime: `crayon-${this.backend.name}`, backend: this.backend.name, weightFormat: this.backend.weightFormat, architecture: this.cfg.architecture, params, contextLength: this.ctx, adapters: [...this.adapters.keys()] };
+    return { runtime: `crayon-${this.backend.name}`, backend: this.backend.name, weightFormat: this.backend.weightFormat, weightBytes: this.backend.weightBytes, architecture: this.cfg.architecture, params, contextLength: this.ctx, adapters: [...this.adapters.keys()] };
   }
 
   async renderChat(messages: ChatMessage[], addGenerationPrompt: boolean): Promise<string> {

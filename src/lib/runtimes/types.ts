@@ -52,6 +52,8 @@ export interface RuntimeInfo {
   backend: 'cpu' | 'webgpu';
   /** How the weights are stored where they are computed on (e.g. 'f32', 'bf16'). */
   weightFormat?: string;
+  /** Bytes the weights take there (LoRA adapters not counted). */
+  weightBytes?: number;
   architecture: string;
   params: number;
   contextLength: number;

@@ -6,6 +6,7 @@ import type { Backend } from './backend';
 export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
   readonly weightFormat = 'f32' as const;
+  readonly weightBytes: number;
   private readonly state: RunState;
 
   constructor(
@@ -14,6 +15,9 @@ export class CpuBackend implements Backend {
     contextLength: number,
   ) {
     this.state = createRunState(cfg, contextLength);
+    const arrays = [weights.embed, weights.norm, ...(weights.head === weights.embed ? [] : [weights.head])];
+    for (const L of weights.layers) arrays.push(L.attnNorm, L.ffnNorm, ...Object.values(L.proj).flatMap((p) => (p.bias ? [p.w, p.bias] : [p.w])));
+    this.weightBytes = arrays.reduce((s, a) => s + a.byteLength, 0);
   }
 
   async forward(token: number, pos: number, wantLogits: boolean): Promise<Float32Array | null> {

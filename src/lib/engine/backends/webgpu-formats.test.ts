@@ -23,7 +23,7 @@ function rounder(format: 'f16' | 'bf16'): (v: number) => number {
   return format === 'f16' ? (v) => f16ToF32(f32ToF16(v)) : (v) => ((u[0] = f32ToBf16(v) << 16), f[0]);
 }
 
-async function engine(backend: 'cpu' | 'webgpu', gpuWeights: 'f16' | 'bf16') {
+async function engine(backend: 'cpu' | 'webgpu', gpuWeights: 'f32' | 'f16' | 'bf16') {
   const gpu = backend === 'webgpu' ? (await nodeGpu()).device : undefined;
   const e = await CrayonEngine.create(await loadCheckpoint(fsSource(`${world}/device`)), { backend, gpu, gpuWeights, contextLength: 64 });
   for (const a of pool.adapters.slice(0, 3)) await e.loadAdapter(a.id, readAdapterDir(`${world}/device-pool/${a.path}`));
@@ -37,6 +37,18 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 describe.each(['f16', 'bf16'] as const)('WebGPU with %s weights', (format) => {
+  it('holds the weights in half the bytes of f32 (only the norms stay f32)', async () => {
+    const half = (await engine('webgpu', format)).info();
+    const full = (await engine('webgpu', 'f32')).info();
+    const cpu = (await engine('cpu', format)).info();
+    expect(full.weightFormat).toBe('f32');
+    expect(full.weightBytes).toBe(cpu.weightBytes); // the same tensors, f32 on both
+    expect(full.weightBytes).toBeGreaterThanOrEqual(4 * cpu.params);
+    const ratio = half.weightBytes! / full.weightBytes!;
+    expect(ratio).toBeGreaterThanOrEqual(0.5);
+    expect(ratio).toBeLessThan(0.51);
+  }, 240_000);
+
   it('matches the CPU on the same rounded weights (1e-4), unblended and with a delta blend', async () => {
     const gpu = await engine('webgpu', format);
     expect(gpu.info().weightFormat).toBe(format);
@@ -56,5 +68,14 @@ describe.each(['f16', 'bf16'] as const)('WebGPU with %s weights', (format) => {
       // The rounding is real (the f32 weights' logits differ by 4e-3 in f16, 2e-2 in bf16), and the GPU follows it.
       if (!b) expect(maxAbsDiff(g, exact)).toBeGreaterThan(1e-3);
     }
+  }, 240_000);
+});
+
+describe('the gpuWeights option', () => {
+  it("keeps an f32 checkpoint in f32 under 'auto' and rejects an unknown format with a typed error", async () => {
+    const { device } = await nodeGpu();
+    const ckpt = await loadCheckpoint(fsSource(`${world}/device`));
+    expect((await CrayonEngine.create(ckpt, { backend: 'webgpu', gpu: device, contextLength: 16 })).info().weightFormat).toBe('f32');
+    await expect(CrayonEngine.create(ckpt, { backend: 'webgpu', gpu: device, gpuWeights: 'f8' as never })).rejects.toMatchObject({ code: 'invalid-argument', message: expect.stringMatching(/gpuWeights must be/) });
   }, 240_000);
 });

@@ -50,11 +50,14 @@ export class WebGpuBackend implements Backend {
   private readonly posUniform: GPUBuffer;
   private readonly dummy: GPUBuffer;
   private program: Dispatch[] = [];
+  /** The uniform buffers the program's dispatches read: freed when a new blend structure rebuilds it. */
+  private programBuffers: GPUBuffer[] = [];
   /** Which projections run which LoRA path, with which buffers: rebuild the program when it changes. */
   private structure = '';
   private head: Dispatch[] = [];
   private readonly readback: GPUBuffer;
   private lost: string | null = null;
+  weightBytes = 0;
 
   private constructor(
     private readonly device: GPUDevice,
@@ -101,6 +104,12 @@ export class WebGpuBackend implements Backend {
     return this.weightFormat === 'f32' ? data : packHalf(data, this.weightFormat, what);
   }
 
+  /** A GPU buffer holding a model weight (counted in weightBytes). */
+  private weightStorage(data: Float32Array | Uint32Array): GPUBuffer {
+    this.weightBytes += data.byteLength;
+    return this.storage(data);
+  }
+
   private write(buffer: GPUBuffer, data: Float32Array | Uint32Array): void {
     this.device.queue.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer>);
   }
@@ -116,6 +125,7 @@ export class WebGpuBackend implements Backend {
     values.forEach((v, i) => (floatsAt.includes(i) ? (f[i] = v) : (u[i] = v)));
     const buffer = this.device.createBuffer({ size: data.byteLength, usage: GPUBufferUsage.UNIFORM | CD });
     this.device.queue.writeBuffer(buffer, 0, data);
+    this.programBuffers.push(buffer);
     return buffer;
   }
 
@@ -133,16 +143,18 @@ export class WebGpuBackend implements Backend {
       x: this.zeros(c.dim), xb: this.zeros(c.dim), xb2: this.zeros(qDim), q: this.zeros(qDim), k: this.zeros(kvDim), v: this.zeros(kvDim),
       hb: this.zeros(c.hiddenDim), hb2: this.zeros(c.hiddenDim), logits: this.zeros(c.vocabSize), att: this.zeros(c.nHeads * this.ctx),
       kc: this.zeros(c.nLayers * this.ctx * kvDim), vc: this.zeros(c.nLayers * this.ctx * kvDim), cos: this.storage(cos), sin: this.storage(sin),
-      embed: this.storage(this.weightData(this.weights.embed, 'The embedding')), norm: this.storage(this.weights.norm),
+      embed: this.weightStorage(this.weightData(this.weights.embed, 'The embedding')), norm: this.weightStorage(this.weights.norm),
     });
-    this.buf.head = this.cfg.tiedEmbeddings ? this.buf.embed : this.storage(this.weightData(this.weights.head, 'lm_head'));
+    this.buf.head = this.cfg.tiedEmbeddings ? this.buf.embed : this.weightStorage(this.weightData(this.weights.head, 'lm_head'));
     for (const [l, L] of this.weights.layers.entries()) {
       const row = {} as Record<Target, GpuLinear>;
       for (const t of TARGETS) {
         const lin = L.proj[t];
-        row[t] = { lin, w: this.storage(this.weightData(lin.w, `Layer ${l} ${t}`)), bias: lin.bias ? this.storage(lin.bias) : null, parts: [], rank: 0, catA: null, catB: null, coef: null, factorA: null, factorB: null, factorCoef: null, u: null, mode: 'none', factorRank: 0 };
+        row[t] = { lin, w: this.weightStorage(this.weightData(lin.w, `Layer ${l} ${t}`)), bias: lin.bias ? this.weightStorage(lin.bias) : null, parts: [], rank: 0, catA: null, catB: null, coef: null, factorA: null, factorB: null, factorCoef: null, u: null, mode: 'none', factorRank: 0 };
       }
       this.lin.push(row);
+      this.buf[`attnNorm${l}`] = this.weightStorage(L.attnNorm);
+      this.buf[`ffnNorm${l}`] = this.weightStorage(L.ffnNorm);
     }
   }
 
@@ -159,6 +171,8 @@ export class WebGpuBackend implements Backend {
 
   /** The dispatches of one token, built once per blend (buffers and uniforms are reused). */
   private build(): void {
+    const previous = this.programBuffers;
+    this.programBuffers = [];
     const c = this.cfg;
     const B = this.buf;
     const qDim = c.nHeads * c.headDim;
@@ -169,23 +183,20 @@ export class WebGpuBackend implements Backend {
     this.weights.layers.forEach((L, l) => {
       const g = this.lin[l];
       const layerOffset = l * this.ctx * kvDim;
-      prog.push(norm(this.storageOf(L.attnNorm, `attnNorm${l}`), B.x, B.xb));
+      prog.push(norm(B[`attnNorm${l}`], B.x, B.xb));
       prog.push(...this.linear(g.q_proj, B.xb, B.q), ...this.linear(g.k_proj, B.xb, B.k), ...this.linear(g.v_proj, B.xb, B.v));
       prog.push(this.dispatch(this.pipes.rope, [this.uniform([c.nHeads, c.headDim, 0, 0]), this.posUniform, B.cos, B.sin, B.q], Math.ceil((qDim / 2) / 64)));
       prog.push(this.dispatch(this.pipes.rope, [this.uniform([c.nKvHeads, c.headDim, 0, 0]), this.posUniform, B.cos, B.sin, B.k], Math.ceil((kvDim / 2) / 64)));
       prog.push(this.dispatch(this.pipes.storeKv, [this.uniform([kvDim, layerOffset, 0, 0]), this.posUniform, B.k, B.v, B.kc, B.vc], Math.ceil(kvDim / 64)));
       prog.push(this.dispatch(this.pipes.attention, [this.uniform([c.headDim, kvDim, c.nHeads / c.nKvHeads, layerOffset, this.ctx, 1 / Math.sqrt(c.headDim), 0, 0], [5]), this.posUniform, B.q, B.kc, B.vc, B.att, B.xb2], c.nHeads));
       prog.push(...this.linear(g.o_proj, B.xb2, B.xb), ew(0, c.dim, B.x, B.xb));
-      prog.push(norm(this.storageOf(L.ffnNorm, `ffnNorm${l}`), B.x, B.xb));
+      prog.push(norm(B[`ffnNorm${l}`], B.x, B.xb));
       prog.push(...this.linear(g.gate_proj, B.xb, B.hb), ...this.linear(g.up_proj, B.xb, B.hb2), ew(1, c.hiddenDim, B.hb, B.hb2));
       prog.push(...this.linear(g.down_proj, B.hb, B.xb), ew(0, c.dim, B.x, B.xb));
     });
     this.program = prog;
     this.head = [norm(B.norm, B.x, B.xb), this.dispatch(this.pipes.matvecW, [this.uniform([c.vocabSize, c.dim, 0, 0]), B.head, B.xb, this.dummy, B.logits], Math.ceil(c.vocabSize / 64))];
-  }
-
-  private storageOf(data: Float32Array, key: string): GPUBuffer {
-    return (this.buf[key] ??= this.storage(data));
+    for (const b of previous) b.destroy(); // work already submitted keeps them until it completes
   }
 
   syncLora(): void {
@@ -265,7 +276,7 @@ export class WebGpuBackend implements Backend {
   }
 
   dispose(): void {
-    for (const b of Object.values(this.buf)) b.destroy();
+    for (const b of [...Object.values(this.buf), ...this.programBuffers, this.posUniform, this.dummy, this.readback]) b.destroy();
     for (const row of this.lin) for (const g of Object.values(row)) for (const b of [g.w, g.bias, g.catA, g.catB, g.coef, g.factorA, g.factorB, g.factorCoef, g.u]) b?.destroy();
   }
 }
