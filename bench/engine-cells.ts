@@ -30,18 +30,6 @@ async function once(rt: Runtime): Promise<Cell> {
 
 const medianCell = (runs: Cell[]): Cell => ({ prefill_tps: median(runs.map((r) => r.prefill_tps)), decode_tps: median(runs.map((r) => r.decode_tps)) });
 
-/** Median over `reps` runs of prefill and decode speed under one blend, after one warm-up. */
-export async function measure(rt: Runtime, blend: Blend | null, reps = 3): Promise<Cell> {
-  await rt.setBlend(blend);
-  const runs: Cell[] = [];
-  for (let i = 0; i <= reps; i++) {
-    const c = await once(rt);
-    if (i > 0) runs.push(c); // the first run warms up
-  }
-  await rt.setBlend(null);
-  return medianCell(runs);
-}
-
 /**
  * Every cell's median over `reps` rounds, the cells interleaved within each round (none, lora1,
  * lora8, merged, none, ...) so that a shared machine's drift hits all of them alike and their

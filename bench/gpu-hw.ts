@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { CrayonEngine } from '../src/lib/engine/engine';
 import { loadCheckpoint } from '../src/lib/engine/loader';
+import { maxAbsDiff } from '../src/lib/engine/testing/compare';
 import { fsSource, readAdapterDir } from '../src/lib/engine/testing/fs-source';
 import { nodeGpu } from '../src/lib/gpu/node-gpu';
 import { worldDir } from '../training/world-dir';
@@ -20,11 +21,6 @@ interface Fixture {
   cases: { name: string; blend: { mode: 'delta' | 'factor'; weights: Record<string, number> } | null; logits: number[][]; greedy: number[][] }[];
 }
 const world = worldDir();
-const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
 const models = [
   { name: 'device', dir: `${world}/device`, fixture: `${world}/fixtures/device.json`, adapter: (id: string) => `${world}/device-pool/${id}` },
   { name: 'tiny-llama', dir: `${world}/fixtures/tiny-llama`, fixture: `${world}/fixtures/tiny-llama/fixture.json`, adapter: (id: string) => `${world}/fixtures/tiny-llama/adapter-${id}` },

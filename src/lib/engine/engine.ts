@@ -5,7 +5,7 @@ import { AbortError, AppError, throwIfAborted } from '../errors';
 import type { CallOptions, GenerateRequest, GenerateResult, Runtime, RuntimeInfo, ScoreResult } from '../runtimes/types';
 import type { ModelConfig } from './config';
 import { checkBlend, parseAdapter, type Adapter, type Blend } from './lora';
-import { buildWeights, queryFeature, type Weights } from './model';
+import { buildWeights, queryFeature, weightTensors, type Weights } from './model';
 import type { Backend } from './backends/backend';
 import { CpuBackend } from './backends/cpu';
 import type { WeightFormat } from './backends/kernels';
@@ -107,8 +107,7 @@ export class CrayonEngine implements Runtime {
   }
 
   info(): RuntimeInfo {
-    const params = this.weights.embed.length + this.weights.norm.length + (this.cfg.tiedEmbeddings ? 0 : this.weights.head.length) +
-      this.weights.layers.reduce((s, L) => s + L.attnNorm.length + L.ffnNorm.length + Object.values(L.proj).reduce((t, p) => t + p.w.length + (p.bias?.length ?? 0), 0), 0);
+    const params = weightTensors(this.weights).reduce((s, t) => s + t.length, 0);
     return { runtime: `crayon-${this.backend.name}`, backend: this.backend.name, weightFormat: this.backend.weightFormat, weightBytes: this.backend.weightBytes, architecture: this.cfg.architecture, params, contextLength: this.ctx, adapters: [...this.adapters.keys()] };
   }
 

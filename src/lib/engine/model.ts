@@ -83,6 +83,13 @@ export function buildWeights(cfg: ModelConfig, get: (name: string) => { shape: n
   return { embed, layers, norm: take('model.norm.weight'), head: cfg.tiedEmbeddings ? embed : take('lm_head.weight') };
 }
 
+/** Every weight tensor once (the embedding once when the head is tied to it). */
+export function weightTensors(w: Weights): Float32Array[] {
+  const out = [w.embed, w.norm, ...(w.head === w.embed ? [] : [w.head])];
+  for (const L of w.layers) out.push(L.attnNorm, L.ffnNorm, ...Object.values(L.proj).flatMap((p) => (p.bias ? [p.w, p.bias] : [p.w])));
+  return out;
+}
+
 /** RoPE in HF's rotate_half layout: cos/sin [ctx, headDim/2] of pos * theta^(-2i/headDim). */
 export function ropeTables(cfg: ModelConfig, ctx: number): { cos: Float32Array; sin: Float32Array } {
   const half = cfg.headDim / 2;

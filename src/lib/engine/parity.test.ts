@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { worldDir } from '../../../training/world-dir';
 import { CrayonEngine } from './engine';
 import { loadCheckpoint } from './loader';
+import { maxAbsDiff } from './testing/compare';
 import { fsSource, readAdapterDir } from './testing/fs-source';
 import { nodeGpu } from '../gpu/node-gpu';
 
@@ -21,11 +22,6 @@ interface Fixture {
 
 const world = worldDir();
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 
 const models = [

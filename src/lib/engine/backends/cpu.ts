@@ -1,6 +1,6 @@
 // The CPU backend: the reference forward pass of model.ts, in TypeScript.
 import type { ModelConfig } from '../config';
-import { createRunState, forward, type RunState, type Weights } from '../model';
+import { createRunState, forward, weightTensors, type RunState, type Weights } from '../model';
 import type { Backend } from './backend';
 
 export class CpuBackend implements Backend {
@@ -15,9 +15,7 @@ export class CpuBackend implements Backend {
     contextLength: number,
   ) {
     this.state = createRunState(cfg, contextLength);
-    const arrays = [weights.embed, weights.norm, ...(weights.head === weights.embed ? [] : [weights.head])];
-    for (const L of weights.layers) arrays.push(L.attnNorm, L.ffnNorm, ...Object.values(L.proj).flatMap((p) => (p.bias ? [p.w, p.bias] : [p.w])));
-    this.weightBytes = arrays.reduce((s, a) => s + a.byteLength, 0);
+    this.weightBytes = weightTensors(weights).reduce((s, a) => s + a.byteLength, 0);
   }
 
   async forward(token: number, pos: number, wantLogits: boolean): Promise<Float32Array | null> {

@@ -8,32 +8,21 @@ import { describe, expect, it } from 'vitest';
 import { worldDir } from '../../../../training/world-dir';
 import { nodeGpu } from '../../gpu/node-gpu';
 import { CrayonEngine } from '../engine';
-import { f16ToF32, f32ToBf16, f32ToF16 } from '../half';
+import { packHalf, unpackHalf } from '../half';
 import { loadCheckpoint } from '../loader';
 import type { Blend } from '../lora';
+import { maxAbsDiff } from '../testing/compare';
 import { fsSource, readAdapterDir } from '../testing/fs-source';
 
 const world = worldDir();
 const pool = JSON.parse(readFileSync(`${world}/device-pool/pool.json`, 'utf8')) as { adapters: { id: string; path: string }[] };
 const prompt = [0, 5, 17, 33, 101, 250, 7, 64];
 
-function rounder(format: 'f16' | 'bf16'): (v: number) => number {
-  const u = new Uint32Array(1);
-  const f = new Float32Array(u.buffer);
-  return format === 'f16' ? (v) => f16ToF32(f32ToF16(v)) : (v) => ((u[0] = f32ToBf16(v) << 16), f[0]);
-}
-
 async function engine(backend: 'cpu' | 'webgpu', gpuWeights: 'f32' | 'f16' | 'bf16') {
   const gpu = backend === 'webgpu' ? (await nodeGpu()).device : undefined;
   const e = await CrayonEngine.create(await loadCheckpoint(fsSource(`${world}/device`)), { backend, gpu, gpuWeights, contextLength: 64 });
   for (const a of pool.adapters.slice(0, 3)) await e.loadAdapter(a.id, readAdapterDir(`${world}/device-pool/${a.path}`));
   return e;
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 describe.each(['f16', 'bf16'] as const)('WebGPU with %s weights', (format) => {
@@ -54,9 +43,8 @@ describe.each(['f16', 'bf16'] as const)('WebGPU with %s weights', (format) => {
     expect(gpu.info().weightFormat).toBe(format);
     const cpu = await engine('cpu', format);
     expect(cpu.info().weightFormat).toBe('f32');
-    const round = rounder(format);
-    const w = cpu.weights;
-    for (const t of [w.embed, w.head, ...w.layers.flatMap((L) => Object.values(L.proj).map((p) => p.w))]) for (let i = 0; i < t.length; i++) t[i] = round(t[i]);
+    const w = cpu.weights; // the tensors WebGPU stores in the format, rounded the same way in place
+    for (const t of [w.embed, w.head, ...w.layers.flatMap((L) => Object.values(L.proj).map((p) => p.w))]) t.set(unpackHalf(packHalf(t, format), t.length, format));
 
     const exact = await (await engine('cpu', format)).logitsFor(prompt); // f32 weights, not rounded
     const blend: Blend = { mode: 'delta', weights: Object.fromEntries(pool.adapters.slice(0, 3).map((a, i) => [a.id, 0.2 + 0.3 * i])) };
