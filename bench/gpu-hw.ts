@@ -35,9 +35,11 @@ const result: Record<string, unknown> = {
 };
 
 const parity: Record<string, { weightFormat?: string; logitsMaxAbsDiff: number; mergedMaxAbsDiff: number; greedyMatches: string; embedMaxAbsDiff: number }> = {};
-for (const m of models) {
+// Each model under both mat-vec layouts: `device` is the default (row), `device:split` the other.
+for (const [m, layout] of models.flatMap((m) => (['row', 'split'] as const).map((l) => [m, l] as const))) {
+  const name = layout === 'row' ? m.name : `${m.name}:split`;
   const fx = JSON.parse(readFileSync(m.fixture, 'utf8')) as Fixture;
-  const e = await CrayonEngine.create(await loadCheckpoint(fsSource(m.dir), { requireTokenizer: false }), { backend: 'webgpu', gpu: device });
+  const e = await CrayonEngine.create(await loadCheckpoint(fsSource(m.dir), { requireTokenizer: false }), { backend: 'webgpu', gpu: device, gpuMatvec: layout });
   for (const id of new Set(fx.cases.flatMap((c) => Object.keys(c.blend?.weights ?? {})))) await e.loadAdapter(id, readAdapterDir(m.adapter(id)));
   let logits = 0;
   let greedyOk = 0;
@@ -55,8 +57,8 @@ for (const m of models) {
   const merged = maxAbsDiff(await e.logitsFor(fx.prompts[0].ids), multi.logits[0]);
   e.setBlendSync(null);
   const embed = Math.max(...fx.prompts.map((p, i) => maxAbsDiff(e.embedIds(p.ids), fx.embedding[i])));
-  parity[m.name] = { weightFormat: e.info().weightFormat, logitsMaxAbsDiff: logits, mergedMaxAbsDiff: merged, greedyMatches: `${greedyOk}/${greedyAll}`, embedMaxAbsDiff: embed };
-  console.log(m.name, parity[m.name]);
+  parity[name] = { weightFormat: e.info().weightFormat, logitsMaxAbsDiff: logits, mergedMaxAbsDiff: merged, greedyMatches: `${greedyOk}/${greedyAll}`, embedMaxAbsDiff: embed };
+  console.log(name, parity[name]);
   await e.unload();
 }
 result.parity = parity;
@@ -66,10 +68,11 @@ const pool = JSON.parse(readFileSync(`${world}/device-pool/pool.json`, 'utf8')) 
 const ids = pool.adapters.map((a) => a.id);
 const REPS = Number(process.env.REPS ?? 5);
 const cells: Record<string, unknown> = {};
-// webgpu_f16: the same WebGPU path with the weights stored in f16 (rounded from the f32 checkpoint).
-for (const name of ['webgpu', 'webgpu_f16', 'cpu'] as const) {
+// webgpu_split: mat-vecs with 16 invocations per row (gpuMatvec 'split'); webgpu_f16: the weights
+// stored in f16 (rounded from the f32 checkpoint). Both beside the default (row mat-vecs, f32).
+for (const name of ['webgpu', 'webgpu_split', 'webgpu_f16', 'cpu'] as const) {
   const backend = name === 'cpu' ? 'cpu' : 'webgpu';
-  const e = await CrayonEngine.create(await loadCheckpoint(fsSource(`${world}/device`)), { backend, gpu: backend === 'webgpu' ? device : undefined, gpuWeights: name === 'webgpu_f16' ? 'f16' : 'f32' });
+  const e = await CrayonEngine.create(await loadCheckpoint(fsSource(`${world}/device`)), { backend, gpu: backend === 'webgpu' ? device : undefined, gpuWeights: name === 'webgpu_f16' ? 'f16' : 'f32', gpuMatvec: name === 'webgpu_split' ? 'split' : 'row' });
   for (const id of ids) await e.loadAdapter(id, readAdapterDir(`${world}/device-pool/${id}`));
   const c = await allCells(e, ids, REPS);
   // Switching weights over the same adapters (the engine bench's blend_switch), and to a new set of adapters (restacks factors).
@@ -94,7 +97,7 @@ result.cells = cells;
 const out = process.env.OUT ?? 'bench/tmp';
 mkdirSync(out, { recursive: true });
 writeFileSync(`${out}/gpu-hw.json`, JSON.stringify({ ...result, date: new Date().toISOString() }, null, 2)); // in case what follows runs out of time
-result.loraScale = await loraScale(['webgpu'], 3, device);
+result.loraScale = await loraScale(['webgpu', 'webgpu_split'], 3, device);
 writeFileSync(`${out}/gpu-hw.json`, JSON.stringify({ ...result, date: new Date().toISOString() }, null, 2));
 console.log(`wrote ${out}/gpu-hw.json`);
 process.exit(0);

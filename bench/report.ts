@@ -69,9 +69,14 @@ if (gpuHw) {
   out.push('| parity with PyTorch (weights on the GPU in) | logits max abs diff | merged blend | greedy tokens | embedder feature |', '|---|---|---|---|---|');
   for (const [m, p] of Object.entries(gpuHw.parity as Record<string, Json>)) out.push(`| ${m} (${p.weightFormat ?? 'f32'}) | ${p.logitsMaxAbsDiff.toExponential(1)} | ${p.mergedMaxAbsDiff.toExponential(1)} | ${p.greedyMatches} | ${p.embedMaxAbsDiff.toExponential(1)} |`);
   out.push('', '| reference device model | prefill tok/s | decode tok/s | decode, 1 adapter | decode, 8 unmerged | decode, 8 merged | blend switch |', '|---|---|---|---|---|---|---|');
-  for (const [b, c] of Object.entries(gpuHw.cells as Record<string, Json>)) out.push(`| ${{ webgpu: 'WebGPU', webgpu_f16: 'WebGPU, weights in f16' }[b] ?? 'CPU engine, same machine'} | ${f(c.none.prefill_tps, 0)} | ${f(c.none.decode_tps, 0)} | ${f(c.lora1.decode_tps, 0)} | ${f(c.lora8_unmerged.decode_tps, 0)} | ${f(c.lora8_merged.decode_tps, 0)} | ${f(c.blend_switch_ms, 2)} ms (new adapter set: ${f(c.blend_switch_new_adapter_set_ms, 1)} ms) |`);
-  const ls = gpuHw.loraScale?.webgpu;
-  if (ls) out.push('', `At SmolLM2-135M's shapes (random weights), WebGPU on the H100 decodes ${f(ls.cells.none.decode_tps, 0)} tok/s with no adapter, ${f(ls.cells.lora1.decode_tps, 0)} with one and ${f(ls.cells.lora8_unmerged.decode_tps, 0)} with eight unmerged (ratio ${f(ls.lora8_unmerged_vs_none, 2)}), ${f(ls.cells.lora8_merged.decode_tps, 0)} merged: one adapter costs as much as eight, so the cost is the LoRA kernels' extra dispatches, not their arithmetic.`);
+  for (const [b, c] of Object.entries(gpuHw.cells as Record<string, Json>)) out.push(`| ${{ webgpu: 'WebGPU', webgpu_split: 'WebGPU, split mat-vecs', webgpu_f16: 'WebGPU, weights in f16' }[b] ?? 'CPU engine, same machine'} | ${f(c.none.prefill_tps, 0)} | ${f(c.none.decode_tps, 0)} | ${f(c.lora1.decode_tps, 0)} | ${f(c.lora8_unmerged.decode_tps, 0)} | ${f(c.lora8_merged.decode_tps, 0)} | ${f(c.blend_switch_ms, 2)} ms (new adapter set: ${f(c.blend_switch_new_adapter_set_ms, 1)} ms) |`);
+  for (const [v, ls] of Object.entries((gpuHw.loraScale ?? {}) as Record<string, Json>)) {
+    if (!ls?.cells) continue;
+    out.push('', `At SmolLM2-135M's shapes (random weights), ${v === 'webgpu_split' ? 'WebGPU with split mat-vecs' : 'WebGPU'} decodes ${f(ls.cells.none.decode_tps, 0)} tok/s with no adapter, ${f(ls.cells.lora1.decode_tps, 0)} with one and ${f(ls.cells.lora8_unmerged.decode_tps, 0)} with eight unmerged (ratio ${f(ls.lora8_unmerged_vs_none, 2)}), ${f(ls.cells.lora8_merged.decode_tps, 0)} merged.`);
+  }
+  if (!gpuHw.cells.webgpu_split) { // measured before the split layout and the LoRA groups came together
+    out.push('', "When this was measured, WebGPU ran every loaded adapter's factors whatever the blend (weights of 0 included) in 3 dispatches per projection, which is why one adapter cost as much as eight. It now runs only the adapters the blend uses, in 4 dispatches per layer beyond the base model's (shared A products, B fused into each projection's own mat-vec), and offers split mat-vecs; neither has been measured on a GPU yet.");
+  }
   out.push('', prov(gpuHw), '');
 }
 

@@ -8,7 +8,7 @@ import { checkBlend, parseAdapter, type Adapter, type Blend } from './lora';
 import { buildWeights, queryFeature, weightTensors, type Weights } from './model';
 import type { Backend } from './backends/backend';
 import { CpuBackend } from './backends/cpu';
-import type { WeightFormat } from './backends/kernels';
+import type { MatvecLayout, WeightFormat } from './backends/kernels';
 import { readTensor, type SafetensorsFile } from './safetensors';
 import { argmax, logSoftmax, Sampler } from './sampler';
 import { Tokenizer, type ChatMessage } from './tokenizer';
@@ -34,6 +34,12 @@ export interface EngineOptions {
    * arithmetic is f32 either way; the CPU backend always holds f32.
    */
   gpuWeights?: 'auto' | WeightFormat;
+  /**
+   * How WebGPU's mat-vecs spread a row over invocations (kernels.ts): 'row' (default), one
+   * invocation per row, measured the faster on SwiftShader; 'split', 16 invocations per row and
+   * a reduction, for GPUs where a row per invocation leaves most of the chip idle.
+   */
+  gpuMatvec?: MatvecLayout;
 }
 
 /** F16 or BF16 when every 2-D tensor (the matrices a backend stores) has that dtype, else f32. */
@@ -74,12 +80,15 @@ export class CrayonEngine implements Runtime {
     if (opts.gpuWeights !== undefined && !['auto', 'f32', 'f16', 'bf16'].includes(opts.gpuWeights)) {
       throw new AppError('invalid-argument', `gpuWeights must be 'auto', 'f32', 'f16' or 'bf16', not ${JSON.stringify(opts.gpuWeights)}.`);
     }
+    if (opts.gpuMatvec !== undefined && !['row', 'split'].includes(opts.gpuMatvec)) {
+      throw new AppError('invalid-argument', `gpuMatvec must be 'row' or 'split', not ${JSON.stringify(opts.gpuMatvec)}.`);
+    }
     if (want === 'webgpu' && !opts.gpu) throw new AppError('backend-unavailable', 'The WebGPU backend was requested but no GPU device is available.');
     if (want !== 'cpu' && opts.gpu) {
       const { WebGpuBackend } = await import('./backends/webgpu');
       try {
         const format = !opts.gpuWeights || opts.gpuWeights === 'auto' ? e.sourceFormat : opts.gpuWeights;
-        e.backend = await WebGpuBackend.create(opts.gpu, e.cfg, e.weights, e.ctx, format);
+        e.backend = await WebGpuBackend.create(opts.gpu, e.cfg, e.weights, e.ctx, format, opts.gpuMatvec);
       } catch (err) {
         if (want === 'webgpu') throw err;
         e.backend = new CpuBackend(e.cfg, e.weights, e.ctx); // 'auto': the CPU always works

@@ -113,7 +113,7 @@ export function parseAdapter(id: string, configJson: unknown, weights: Uint8Arra
 }
 
 /** Parts' factors stacked into one low-rank product: A [R, inp] (rows stacked), B [out, R] (columns side by side). */
-export function stackFactors(parts: LoraPart[], inp: number, out: number): { a: Float32Array; b: Float32Array; r: number } {
+function stackFactors(parts: LoraPart[], inp: number, out: number): { a: Float32Array; b: Float32Array; r: number } {
   const r = parts.reduce((s, p) => s + p.r, 0);
   const a = new Float32Array(r * inp);
   const b = new Float32Array(out * r);
@@ -137,9 +137,11 @@ export class LoraSlot {
   /**
    * delta, as one low-rank product: the active parts' A stacked [R, inp], B side by side [out, R],
    * coef per rank row, and its own scratch u [R]. (It outlives factor plans in between: the scratch
-   * is its own, so a factor plan of another rank can't leave it the wrong length.)
+   * is its own, so a factor plan of another rank can't leave it the wrong length.) `parts` are the
+   * parts it stacks: compared by identity, so an adapter removed and loaded again under the same
+   * id is restacked.
    */
-  private cat: { a: Float32Array; b: Float32Array; coef: Float32Array; r: number; key: string; u: Float32Array } | null = null;
+  private cat: { a: Float32Array; b: Float32Array; coef: Float32Array; r: number; parts: LoraPart[]; u: Float32Array } | null = null;
   /** factor: the blended factors, with scratch u [r]. */
   private factor: { a: Float32Array; b: Float32Array; r: number; scale: number; u: Float32Array } | null = null;
 
@@ -152,10 +154,15 @@ export class LoraSlot {
     return this.delta.length > 0 || this.factor !== null;
   }
 
-  /** The planned blend, for backends that apply it themselves (WebGPU). */
-  get planned(): { kind: 'none' } | { kind: 'delta'; coef: Map<LoraPart, number> } | { kind: 'factor'; a: Float32Array; b: Float32Array; r: number; scale: number } {
-    if (this.factor) return { kind: 'factor', a: this.factor.a, b: this.factor.b, r: this.factor.r, scale: this.factor.scale };
-    if (this.delta.length) return { kind: 'delta', coef: new Map(this.delta.map((d) => [d.part, d.coef])) };
+  /**
+   * The planned blend as one low-rank product, for backends that apply it themselves (WebGPU):
+   * y += B diag(coef) A x with A [r, inp], B [out, r]. A delta plan's a and b are the same arrays
+   * (same identity) for every blend of the same adapters, and only coef changes; a factor plan's
+   * are new for every blend, with coef the adapters' scale on every row.
+   */
+  get planned(): { kind: 'none' } | { kind: 'delta' | 'factor'; a: Float32Array; b: Float32Array; r: number; coef: Float32Array } {
+    if (this.factor) return { kind: 'factor', a: this.factor.a, b: this.factor.b, r: this.factor.r, coef: new Float32Array(this.factor.r).fill(this.factor.scale) };
+    if (this.delta.length) return { kind: 'delta', a: this.cat!.a, b: this.cat!.b, r: this.cat!.r, coef: this.cat!.coef };
     return { kind: 'none' };
   }
 
@@ -183,10 +190,10 @@ export class LoraSlot {
 
   /** Stacks the active parts' factors once per set of adapters; a new blend of the same set only rewrites coef. */
   private concatenate(): void {
-    const key = this.delta.map((d) => d.part.adapterId).join('\u0000');
-    if (!this.cat || this.cat.key !== key) {
-      const { a, b, r } = stackFactors(this.delta.map((d) => d.part), this.inp, this.out);
-      this.cat = { a, b, coef: new Float32Array(r), r, key, u: new Float32Array(r) };
+    const parts = this.delta.map((d) => d.part);
+    if (!this.cat || this.cat.parts.length !== parts.length || this.cat.parts.some((p, i) => p !== parts[i])) {
+      const { a, b, r } = stackFactors(parts, this.inp, this.out);
+      this.cat = { a, b, coef: new Float32Array(r), r, parts, u: new Float32Array(r) };
     }
     let off = 0;
     for (const { part, coef } of this.delta) {

@@ -32,12 +32,12 @@ export function engineHandlers(io: HostIo): Handlers<EngineProtocol> {
   };
 
   return {
-    load: async ({ source: s, contextLength, backend, gpuWeights }, { signal, progress }) => {
+    load: async ({ source: s, contextLength, backend, gpuWeights, gpuMatvec }, { signal, progress }) => {
       const ckpt = await loadCheckpoint(await source(s), { signal, onProgress: progress });
       await engine?.unload();
       engine = null;
       const gpu = backend === 'cpu' ? null : ((await io.gpu?.({ allowFallback: backend === 'webgpu' }).catch(() => null)) ?? null);
-      engine = await CrayonEngine.create(ckpt, { contextLength, backend: backend ?? 'auto', gpu: gpu ?? undefined, gpuWeights });
+      engine = await CrayonEngine.create(ckpt, { contextLength, backend: backend ?? 'auto', gpu: gpu ?? undefined, gpuWeights, gpuMatvec });
       return engine.info();
     },
     info: async () => need().info(),

@@ -12,6 +12,7 @@ export interface LoadOptions {
   contextLength?: number;
   backend?: 'auto' | 'cpu' | 'webgpu';
   gpuWeights?: 'auto' | 'f32' | 'f16' | 'bf16';
+  gpuMatvec?: 'row' | 'split';
 }
 
 export type TokenEvent = { text: string; token: number; logprob: number };

@@ -17,19 +17,63 @@ fn w2(u: u32) -> vec2f { return ${widen}; }
 fn w4(i: u32) -> vec4f { let p = W[i]; return vec4f(w2(p.x), w2(p.y)); }`;
 }
 
-/** y[r] = sum_i W[r, i] x[i], then: +bias[r] (flag 1), *scale[r] (flag 4), +y[r] (flag 2).
- *  W [rows, cols] row-major in `format`, cols % 4 == 0; one invocation per row, 4 weights per load. */
-export function matvecKernel(format: WeightFormat): string {
-  return /* wgsl */ `
-struct Dims { rows: u32, cols: u32, flags: u32, xOffset: u32 }
+/**
+ * How a mat-vec kernel spreads a row over invocations. `row`: one invocation
+ * per row, walking the whole row alone; on SwiftShader, where invocations are
+ * CPU lanes, it measured 2.5-20x faster than `split` (the default). `split`:
+ * ROW_LANES invocations per row, each summing a strided part of the row, then a
+ * reduction in workgroup memory. Meant for GPUs: under `row` a [64, 576] LoRA
+ * factor is one workgroup whose invocations each load 144 vec4s in turn, under
+ * `split` 16 workgroups whose invocations load 9 each. (Not yet measured on a
+ * GPU: bench/gpu-hw.ts runs both.)
+ */
+export type MatvecLayout = 'row' | 'split';
+/** Invocations per row under `split`; a workgroup (64) holds 64 / ROW_LANES rows. */
+export const ROW_LANES = 16;
+/** Rows one workgroup computes: dispatch ceil(rows / rowsPerWorkgroup) workgroups. */
+export const rowsPerWorkgroup = (layout: MatvecLayout): number => (layout === 'row' ? 64 : 64 / ROW_LANES);
+
+/**
+ * y[r] = sum_i W[r, i] x[i], then: +bias[r] (flag 1), *scale[r] (flag 4), +y[r] (flag 2).
+ * W [rows, cols] row-major in `format`, cols % 4 == 0, 4 weights per load; rows spread by `layout`.
+ * With `lora`, the kernel also adds a projection's LoRA term, y[r] += sum_j B[r, j] u[uOffset + j]
+ * (B [rows, loraRank] f32; u is the A product, already scaled, maybe shared by several projections;
+ * loraRank and uOffset multiples of 4), so applying a LoRA costs no dispatch beyond its A product's.
+ */
+export function matvecKernel(format: WeightFormat, layout: MatvecLayout = 'row', lora = false): string {
+  const loraDecl = lora
+    ? `@group(0) @binding(5) var<storage, read> B: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> u: array<vec4<f32>>;
+/** Row r's LoRA term, the vec4s first, first + step, ... of it (loraRank and uOffset are multiples of 4). */
+fn loraTerm(r: u32, first: u32, step: u32) -> f32 {
+  let n4 = d.loraRank / 4u;
+  let b0 = r * n4;
+  let u0 = d.uOffset / 4u;
+  var s = vec4f(0.0);
+  for (var j = first; j < n4; j += step) { s += B[b0 + j] * u[u0 + j]; }
+  return s.x + s.y + s.z + s.w;
+}`
+    : '';
+  const head = /* wgsl */ `
+struct Dims { rows: u32, cols: u32, flags: u32, loraRank: u32, uOffset: u32, a: u32, b: u32, c: u32 }
 @group(0) @binding(0) var<uniform> d: Dims;
 ${weightReader(format, 1)}
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> vecArg: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
+${loraDecl}
+fn finish(r: u32, sum: f32) {
+  var acc = sum;
+  if ((d.flags & 1u) != 0u) { acc += vecArg[r]; }
+  if ((d.flags & 4u) != 0u) { acc *= vecArg[r]; }
+  if ((d.flags & 2u) != 0u) { acc += y[r]; }
+  y[r] = acc;
+}`;
+  if (layout === 'row') {
+    return /* wgsl */ `${head}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) g: vec3u) {
-  let r = g.x + g.y * 65535u * 64u;
+  let r = g.x;
   if (r >= d.rows) { return; }
   let n4 = d.cols / 4u;
   let base = r * n4;
@@ -37,16 +81,37 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   var s1 = vec4f(0.0);
   var i = 0u;
   for (; i + 1u < n4; i += 2u) {
-    s0 += w4(base + i) * x[d.xOffset + i];
-    s1 += w4(base + i + 1u) * x[d.xOffset + i + 1u];
+    s0 += w4(base + i) * x[i];
+    s1 += w4(base + i + 1u) * x[i + 1u];
   }
-  if (i < n4) { s0 += w4(base + i) * x[d.xOffset + i]; }
+  if (i < n4) { s0 += w4(base + i) * x[i]; }
   let s = s0 + s1;
-  var acc = s.x + s.y + s.z + s.w;
-  if ((d.flags & 1u) != 0u) { acc += vecArg[r]; }
-  if ((d.flags & 4u) != 0u) { acc *= vecArg[r]; }
-  if ((d.flags & 2u) != 0u) { acc += y[r]; }
-  y[r] = acc;
+  finish(r, s.x + s.y + s.z + s.w${lora ? ' + loraTerm(r, 0u, 1u)' : ''});
+}`;
+  }
+  return /* wgsl */ `${head}
+const LANES = ${ROW_LANES}u;
+var<workgroup> part: array<f32, 64>;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let lane = t % LANES;
+  let r = wg.x * (64u / LANES) + t / LANES;
+  var s = vec4f(0.0);
+  var extra = 0.0;
+  if (r < d.rows) {
+    let n4 = d.cols / 4u;
+    let base = r * n4;
+    // Neighbouring lanes read neighbouring vec4s of the row: coalesced loads.
+    for (var i = lane; i < n4; i += LANES) { s += w4(base + i) * x[i]; }
+    ${lora ? 'extra = loraTerm(r, lane, LANES);' : ''}
+  }
+  part[t] = s.x + s.y + s.z + s.w + extra;
+  workgroupBarrier();
+  for (var k = LANES / 2u; k > 0u; k >>= 1u) {
+    if (lane < k) { part[t] += part[t + k]; }
+    workgroupBarrier();
+  }
+  if (lane == 0u && r < d.rows) { finish(r, part[t]); }
 }`;
 }
 

@@ -1,17 +1,21 @@
 // The WebGPU backend: weights, KV cache and scratch live in GPU buffers; one
 // token is one command buffer of compute dispatches in the order of model.ts's
 // forward(). Weights are stored in f32, f16 or bf16 (kernels.ts: 16-bit is
-// widened in the kernel, arithmetic stays f32). LoRA: per projection, every loaded adapter's A and
-// B are concatenated once ([R, in] and [out, R]); a blend is a vector of R
-// coefficients (w_i * s_i per rank row), so switching blends is one small
-// buffer write per projection and no reload.
+// widened in the kernel, arithmetic stays f32). LoRA follows each projection's
+// plan (lora.ts: only the adapters the blend uses, stacked into one low-rank
+// product). The projections that read the same input (q, k, v; gate, up) share
+// one A dispatch: their A rows stacked, scaled per row by the blend's
+// coefficients (w_i * s_i) into u; each projection's own mat-vec then adds its
+// B times its slice of u (kernels.ts, `lora`). So a blend of any number of
+// adapters costs 4 dispatches per layer beyond the base model's, and a new blend
+// of the same adapters is one coefficient write per group.
 import { AppError } from '../../errors';
 import type { ModelConfig } from '../config';
 import { packHalf } from '../half';
-import { stackFactors, TARGETS, type LoraPart, type Target } from '../lora';
+import { TARGETS, type Target } from '../lora';
 import { ropeTables, type Linear, type Weights } from '../model';
 import type { Backend } from './backend';
-import { ATTENTION, ELEMENTWISE, embedKernel, matvecKernel, RMSNORM, ROPE, STORE_KV, type WeightFormat } from './kernels';
+import { ATTENTION, ELEMENTWISE, embedKernel, matvecKernel, RMSNORM, ROPE, rowsPerWorkgroup, STORE_KV, type MatvecLayout, type WeightFormat } from './kernels';
 
 const S = GPUBufferUsage.STORAGE;
 const CD = GPUBufferUsage.COPY_DST;
@@ -22,38 +26,57 @@ interface Dispatch {
   x: number;
 }
 
-/** GPU copies of one projection's weights and its concatenated LoRA factors. */
+/** One projection: its weights, and where its planned LoRA rows sit in its group's A product. */
 interface GpuLinear {
   lin: Linear;
   w: GPUBuffer; // [out, inp] in the backend's weight format
   bias: GPUBuffer | null;
-  parts: LoraPart[];
-  rank: number; // R: sum of the parts' ranks
-  catA: GPUBuffer | null; // [R, inp]
-  catB: GPUBuffer | null; // [out, R]
-  coef: GPUBuffer | null; // [R]
-  factorA: GPUBuffer | null; // [r, inp]
-  factorB: GPUBuffer | null; // [out, r]
-  factorCoef: GPUBuffer | null; // [r]
-  u: GPUBuffer | null; // [max(R, r)]
   mode: 'none' | 'delta' | 'factor';
-  factorRank: number;
-  structureChanged?: boolean;
+  offset: number; // first row in the group's u
+  rows: number;
+  b: GPUBuffer | null; // [out, rows]: the plan's B
+  /** The plan's A and B arrays last uploaded: a delta plan keeps them for every blend of the same adapters. */
+  aFrom: Float32Array | null;
+  bFrom: Float32Array | null;
 }
+
+/** Projections reading the same input, so sharing one stacked A product. */
+interface GpuGroup {
+  members: GpuLinear[];
+  inp: number;
+  rows: number; // the members' rows together
+  a: GPUBuffer | null; // [rows, inp]
+  coef: GPUBuffer | null; // [rows]
+  u: GPUBuffer | null; // [rows]
+  /** The members' modes and row counts that a, coef and u are laid out for. */
+  key: string;
+}
+
+const pad4 = (n: number): number => Math.ceil(n / 4) * 4;
+
+/** B [out, r] with zero columns added to make it [out, rows]. */
+function padColumns(b: Float32Array, r: number, rows: number): Float32Array {
+  if (r === rows) return b;
+  const out = b.length / r;
+  const padded = new Float32Array(out * rows);
+  for (let o = 0; o < out; o++) padded.set(b.subarray(o * r, (o + 1) * r), o * rows);
+  return padded;
+}
+
+const GROUPS: Target[][] = [['q_proj', 'k_proj', 'v_proj'], ['o_proj'], ['gate_proj', 'up_proj'], ['down_proj']];
 
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu' as const;
-  /** matvec: f32 matrices (LoRA factors); matvecW and embed: the model's weights, in `weightFormat`. */
-  private readonly pipes: Record<'matvec' | 'matvecW' | 'embed' | 'rmsnorm' | 'rope' | 'storeKv' | 'attention' | 'elementwise', GPUComputePipeline>;
+  /** matvec: f32 matrices (LoRA A); matvecW, matvecWLora and embed: the model's weights, in `weightFormat`. */
+  private readonly pipes: Record<'matvec' | 'matvecW' | 'matvecWLora' | 'embed' | 'rmsnorm' | 'rope' | 'storeKv' | 'attention' | 'elementwise', GPUComputePipeline>;
   private readonly buf: Record<string, GPUBuffer> = {};
   private readonly lin: Record<Target, GpuLinear>[] = [];
+  private readonly groups: GpuGroup[][] = [];
   private readonly posUniform: GPUBuffer;
   private readonly dummy: GPUBuffer;
   private program: Dispatch[] = [];
   /** The uniform buffers the program's dispatches read: freed when a new blend structure rebuilds it. */
   private programBuffers: GPUBuffer[] = [];
-  /** Which projections run which LoRA path, with which buffers: rebuild the program when it changes. */
-  private structure = '';
   private head: Dispatch[] = [];
   private readonly readback: GPUBuffer;
   private lost: string | null = null;
@@ -65,10 +88,14 @@ export class WebGpuBackend implements Backend {
     private readonly weights: Weights,
     private readonly ctx: number,
     readonly weightFormat: WeightFormat,
+    readonly matvecLayout: MatvecLayout,
   ) {
     const mk = (code: string) => device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint: 'main' } });
     this.pipes = {
-      matvec: mk(matvecKernel('f32')), matvecW: mk(matvecKernel(weightFormat)), embed: mk(embedKernel(weightFormat)),
+      matvec: mk(matvecKernel('f32', matvecLayout)),
+      matvecW: mk(matvecKernel(weightFormat, matvecLayout)),
+      matvecWLora: mk(matvecKernel(weightFormat, matvecLayout, true)),
+      embed: mk(embedKernel(weightFormat)),
       rmsnorm: mk(RMSNORM), rope: mk(ROPE), storeKv: mk(STORE_KV), attention: mk(ATTENTION), elementwise: mk(ELEMENTWISE),
     };
     this.posUniform = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | CD });
@@ -80,13 +107,18 @@ export class WebGpuBackend implements Backend {
   /**
    * Builds the backend, or throws `backend-unavailable` when this model can't run on it.
    * `format`: how the weights are stored on the GPU; a 16-bit format rounds f32 weights
-   * (exact for weights that came from a file in that format).
+   * (exact for weights that came from a file in that format). `layout`: how mat-vecs spread
+   * a row over invocations (kernels.ts).
    */
-  static async create(device: GPUDevice, cfg: ModelConfig, weights: Weights, ctx: number, format: WeightFormat = 'f32'): Promise<WebGpuBackend> {
+  static async create(device: GPUDevice, cfg: ModelConfig, weights: Weights, ctx: number, format: WeightFormat = 'f32', layout: MatvecLayout = 'row'): Promise<WebGpuBackend> {
     for (const d of [cfg.dim, cfg.hiddenDim, cfg.nHeads * cfg.headDim]) {
       if (d % 4 !== 0) throw new AppError('backend-unavailable', `The WebGPU backend needs dimensions divisible by 4 (this model has ${d}).`);
     }
-    const b = new WebGpuBackend(device, cfg, weights, ctx, format);
+    const groups = Math.ceil(cfg.vocabSize / rowsPerWorkgroup(layout));
+    if (groups > device.limits.maxComputeWorkgroupsPerDimension) {
+      throw new AppError('backend-unavailable', `The WebGPU backend would need ${groups} workgroups for this model's ${cfg.vocabSize}-token head, more than this GPU allows (${device.limits.maxComputeWorkgroupsPerDimension}).`);
+    }
+    const b = new WebGpuBackend(device, cfg, weights, ctx, format, layout);
     b.allocate();
     b.syncLora();
     return b;
@@ -110,8 +142,9 @@ export class WebGpuBackend implements Backend {
     return this.storage(data);
   }
 
-  private write(buffer: GPUBuffer, data: Float32Array | Uint32Array): void {
-    this.device.queue.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer>);
+  /** Writes `data` into `buffer` from float `at` on. */
+  private write(buffer: GPUBuffer, data: Float32Array | Uint32Array, at = 0): void {
+    this.device.queue.writeBuffer(buffer, at * 4, data as Float32Array<ArrayBuffer>);
   }
 
   private zeros(n: number): GPUBuffer {
@@ -129,9 +162,19 @@ export class WebGpuBackend implements Backend {
     return buffer;
   }
 
+  /** A mat-vec's Dims (kernels.ts). */
+  private dims(rows: number, cols: number, flags: number, loraRank = 0, uOffset = 0): GPUBuffer {
+    return this.uniform([rows, cols, flags, loraRank, uOffset, 0, 0, 0]);
+  }
+
   private dispatch(pipeline: GPUComputePipeline, buffers: GPUBuffer[], x: number): Dispatch {
     const bind = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })) });
     return { pipeline, bind, x: Math.max(1, x) };
+  }
+
+  /** Workgroups for a mat-vec of `rows` rows. */
+  private rowGroups(rows: number): number {
+    return Math.ceil(rows / rowsPerWorkgroup(this.matvecLayout));
   }
 
   private allocate(): void {
@@ -150,26 +193,32 @@ export class WebGpuBackend implements Backend {
       const row = {} as Record<Target, GpuLinear>;
       for (const t of TARGETS) {
         const lin = L.proj[t];
-        row[t] = { lin, w: this.weightStorage(this.weightData(lin.w, `Layer ${l} ${t}`)), bias: lin.bias ? this.weightStorage(lin.bias) : null, parts: [], rank: 0, catA: null, catB: null, coef: null, factorA: null, factorB: null, factorCoef: null, u: null, mode: 'none', factorRank: 0 };
+        row[t] = { lin, w: this.weightStorage(this.weightData(lin.w, `Layer ${l} ${t}`)), bias: lin.bias ? this.weightStorage(lin.bias) : null, mode: 'none', offset: 0, rows: 0, b: null, aFrom: null, bFrom: null };
       }
       this.lin.push(row);
+      this.groups.push(GROUPS.map((ts) => ({ members: ts.map((t) => row[t]), inp: row[ts[0]].lin.inp, rows: 0, a: null, coef: null, u: null, key: '' })));
       this.buf[`attnNorm${l}`] = this.weightStorage(L.attnNorm);
       this.buf[`ffnNorm${l}`] = this.weightStorage(L.ffnNorm);
     }
   }
 
-  /** y = W x (+bias), then the projection's LoRA terms under the current plan. */
-  private linear(g: GpuLinear, x: GPUBuffer, y: GPUBuffer): Dispatch[] {
-    const { out, inp } = g.lin;
-    const ds = [this.dispatch(this.pipes.matvecW, [this.uniform([out, inp, g.bias ? 1 : 0, 0]), g.w, x, g.bias ?? this.dummy, y], Math.ceil(out / 64))];
-    if (g.mode === 'none') return ds;
-    const [a, b, coef, r] = g.mode === 'delta' ? [g.catA!, g.catB!, g.coef!, g.rank] : [g.factorA!, g.factorB!, g.factorCoef!, g.factorRank];
-    ds.push(this.dispatch(this.pipes.matvec, [this.uniform([r, inp, 4, 0]), a, x, coef, g.u!], Math.ceil(r / 64)));
-    ds.push(this.dispatch(this.pipes.matvec, [this.uniform([out, r, 2, 0]), b, g.u!, this.dummy, y], Math.ceil(out / 64)));
+  /** The group's shared A product (if any LoRA is active), then each member's y = W x (+bias) (+ B u). */
+  private project(grp: GpuGroup, x: GPUBuffer, ys: GPUBuffer[]): Dispatch[] {
+    const ds: Dispatch[] = [];
+    if (grp.rows > 0) ds.push(this.dispatch(this.pipes.matvec, [this.dims(grp.rows, grp.inp, 4), grp.a!, x, grp.coef!, grp.u!], this.rowGroups(grp.rows)));
+    grp.members.forEach((g, i) => {
+      const { out, inp } = g.lin;
+      const flags = g.bias ? 1 : 0;
+      ds.push(
+        g.mode === 'none'
+          ? this.dispatch(this.pipes.matvecW, [this.dims(out, inp, flags), g.w, x, g.bias ?? this.dummy, ys[i]], this.rowGroups(out))
+          : this.dispatch(this.pipes.matvecWLora, [this.dims(out, inp, flags, g.rows, g.offset), g.w, x, g.bias ?? this.dummy, ys[i], g.b!, grp.u!], this.rowGroups(out)),
+      );
+    });
     return ds;
   }
 
-  /** The dispatches of one token, built once per blend (buffers and uniforms are reused). */
+  /** The dispatches of one token, built once per blend structure (buffers and uniforms are reused). */
   private build(): void {
     const previous = this.programBuffers;
     this.programBuffers = [];
@@ -180,74 +229,81 @@ export class WebGpuBackend implements Backend {
     const norm = (w: GPUBuffer, x: GPUBuffer, out: GPUBuffer) => this.dispatch(this.pipes.rmsnorm, [this.uniform([c.dim, c.normEps, 0, 0], [1]), x, w, out], 1);
     const ew = (op: number, n: number, x: GPUBuffer, y: GPUBuffer) => this.dispatch(this.pipes.elementwise, [this.uniform([n, op, 0, 0]), x, y], Math.ceil(n / 64));
     const prog: Dispatch[] = [this.dispatch(this.pipes.embed, [this.uniform([c.dim, 0, 0, 0]), this.posUniform, B.embed, B.x], Math.ceil(c.dim / 4 / 64))];
-    this.weights.layers.forEach((L, l) => {
-      const g = this.lin[l];
+    this.weights.layers.forEach((_, l) => {
+      const [qkv, o, gateUp, down] = this.groups[l];
       const layerOffset = l * this.ctx * kvDim;
       prog.push(norm(B[`attnNorm${l}`], B.x, B.xb));
-      prog.push(...this.linear(g.q_proj, B.xb, B.q), ...this.linear(g.k_proj, B.xb, B.k), ...this.linear(g.v_proj, B.xb, B.v));
+      prog.push(...this.project(qkv, B.xb, [B.q, B.k, B.v]));
       prog.push(this.dispatch(this.pipes.rope, [this.uniform([c.nHeads, c.headDim, 0, 0]), this.posUniform, B.cos, B.sin, B.q], Math.ceil((qDim / 2) / 64)));
       prog.push(this.dispatch(this.pipes.rope, [this.uniform([c.nKvHeads, c.headDim, 0, 0]), this.posUniform, B.cos, B.sin, B.k], Math.ceil((kvDim / 2) / 64)));
       prog.push(this.dispatch(this.pipes.storeKv, [this.uniform([kvDim, layerOffset, 0, 0]), this.posUniform, B.k, B.v, B.kc, B.vc], Math.ceil(kvDim / 64)));
       prog.push(this.dispatch(this.pipes.attention, [this.uniform([c.headDim, kvDim, c.nHeads / c.nKvHeads, layerOffset, this.ctx, 1 / Math.sqrt(c.headDim), 0, 0], [5]), this.posUniform, B.q, B.kc, B.vc, B.att, B.xb2], c.nHeads));
-      prog.push(...this.linear(g.o_proj, B.xb2, B.xb), ew(0, c.dim, B.x, B.xb));
+      prog.push(...this.project(o, B.xb2, [B.xb]), ew(0, c.dim, B.x, B.xb));
       prog.push(norm(B[`ffnNorm${l}`], B.x, B.xb));
-      prog.push(...this.linear(g.gate_proj, B.xb, B.hb), ...this.linear(g.up_proj, B.xb, B.hb2), ew(1, c.hiddenDim, B.hb, B.hb2));
-      prog.push(...this.linear(g.down_proj, B.hb, B.xb), ew(0, c.dim, B.x, B.xb));
+      prog.push(...this.project(gateUp, B.xb, [B.hb, B.hb2]), ew(1, c.hiddenDim, B.hb, B.hb2));
+      prog.push(...this.project(down, B.hb, [B.xb]), ew(0, c.dim, B.x, B.xb));
     });
     this.program = prog;
-    this.head = [norm(B.norm, B.x, B.xb), this.dispatch(this.pipes.matvecW, [this.uniform([c.vocabSize, c.dim, 0, 0]), B.head, B.xb, this.dummy, B.logits], Math.ceil(c.vocabSize / 64))];
+    this.head = [norm(B.norm, B.x, B.xb), this.dispatch(this.pipes.matvecW, [this.dims(c.vocabSize, c.dim, 0), B.head, B.xb, this.dummy, B.logits], this.rowGroups(c.vocabSize))];
     for (const b of previous) b.destroy(); // work already submitted keeps them until it completes
   }
 
   syncLora(): void {
-    for (const row of this.lin) for (const t of TARGETS) this.syncLinear(row[t]);
+    let rebuild = this.program.length === 0;
+    for (const row of this.groups) for (const grp of row) rebuild = this.syncGroup(grp) || rebuild;
     // A new blend of the same adapters is only coefficient writes; the dispatches stay.
-    const changed = this.lin.some((row) => TARGETS.some((t) => row[t].structureChanged));
-    const structure = this.lin.map((row) => TARGETS.map((t) => `${row[t].mode}:${row[t].rank}:${row[t].factorRank}`).join(',')).join(';');
-    if (changed || structure !== this.structure || this.program.length === 0) this.build();
-    for (const row of this.lin) for (const t of TARGETS) row[t].structureChanged = false;
-    this.structure = structure;
+    if (rebuild) this.build();
   }
 
-  private syncLinear(g: GpuLinear): void {
-    const { out, inp, lora } = g.lin;
-    if (g.parts.length !== lora.parts.length || g.parts.some((p, i) => p !== lora.parts[i])) {
-      for (const b of [g.catA, g.catB, g.coef]) b?.destroy();
-      g.parts = [...lora.parts];
-      const { a, b, r } = stackFactors(g.parts, inp, out);
-      g.rank = r;
-      if (g.rank > 0) {
-        [g.catA, g.catB, g.coef] = [this.storage(a), this.storage(b), this.zeros(g.rank)];
-        g.u?.destroy();
-        g.u = this.zeros(Math.max(g.rank, g.factorRank));
-      }
-      g.structureChanged = true;
+  /**
+   * Lays out the group's A rows for the members' current plans (only the adapters the blend uses)
+   * and writes this blend's coefficients; uploads factors only when the plan's arrays changed.
+   * True when the dispatches must be rebuilt.
+   */
+  private syncGroup(grp: GpuGroup): boolean {
+    const plans = grp.members.map((g) => g.lin.lora.planned);
+    let rows = 0;
+    grp.members.forEach((g, i) => {
+      const p = plans[i];
+      g.mode = p.kind;
+      g.rows = p.kind === 'none' ? 0 : pad4(p.r); // the kernel reads B and u by vec4
+      g.offset = rows;
+      rows += g.rows;
+    });
+    // The ranks, not only the padded rows: a fresh layout is all zeros, so padding rows stay 0.
+    const key = plans.map((p) => (p.kind === 'none' ? 'none' : `${p.kind}:${p.r}`)).join(',');
+    let changed = false;
+    if (key !== grp.key) {
+      for (const b of [grp.a, grp.coef, grp.u]) b?.destroy();
+      [grp.a, grp.coef, grp.u] = rows > 0 ? [this.zeros(rows * grp.inp), this.zeros(rows), this.zeros(rows)] : [null, null, null];
+      grp.rows = rows;
+      grp.key = key;
+      for (const g of grp.members) g.aFrom = null; // a new layout holds no rows yet
+      changed = true;
     }
-    const plan = lora.planned;
-    g.mode = plan.kind;
-    if (plan.kind === 'factor') g.factorRank = plan.r;
-    if (plan.kind === 'delta') {
-      const coef = new Float32Array(g.rank);
-      let off = 0;
-      for (const p of g.parts) {
-        coef.fill(plan.coef.get(p) ?? 0, off, off + p.r);
-        off += p.r;
+    const coef = new Float32Array(rows);
+    grp.members.forEach((g, i) => {
+      const p = plans[i];
+      if (p.kind === 'none') {
+        g.b?.destroy();
+        [g.b, g.aFrom, g.bFrom] = [null, null, null];
+        return;
       }
-      this.write(g.coef!, coef);
-    } else if (plan.kind === 'factor') {
-      if (!g.factorA || g.factorCoef!.size !== Math.max(16, plan.r * 4)) {
-        for (const b of [g.factorA, g.factorB, g.factorCoef]) b?.destroy();
-        [g.factorA, g.factorB, g.factorCoef] = [this.zeros(plan.r * inp), this.zeros(out * plan.r), this.zeros(plan.r)];
-        g.structureChanged = true;
+      if (p.a !== g.aFrom) this.write(grp.a!, p.a, g.offset * grp.inp);
+      if (p.b !== g.bFrom) {
+        const b = padColumns(p.b, p.r, g.rows);
+        if (!g.b || g.b.size !== Math.max(16, b.byteLength)) {
+          g.b?.destroy();
+          g.b = this.zeros(b.length);
+          changed = true;
+        }
+        this.write(g.b, b);
       }
-      this.write(g.factorA, plan.a);
-      this.write(g.factorB!, plan.b);
-      this.write(g.factorCoef!, new Float32Array(plan.r).fill(plan.scale));
-      if (!g.u || g.u.size < plan.r * 4) {
-        g.u = this.zeros(Math.max(plan.r, g.rank));
-        g.structureChanged = true;
-      }
-    }
+      [g.aFrom, g.bFrom] = [p.a, p.b];
+      coef.set(p.coef, g.offset);
+    });
+    if (rows > 0) this.write(grp.coef!, coef);
+    return changed;
   }
 
   syncWeights(): void {
@@ -277,6 +333,7 @@ export class WebGpuBackend implements Backend {
 
   dispose(): void {
     for (const b of [...Object.values(this.buf), ...this.programBuffers, this.posUniform, this.dummy, this.readback]) b.destroy();
-    for (const row of this.lin) for (const g of Object.values(row)) for (const b of [g.w, g.bias, g.catA, g.catB, g.coef, g.factorA, g.factorB, g.factorCoef, g.u]) b?.destroy();
+    for (const row of this.lin) for (const g of Object.values(row)) for (const b of [g.w, g.bias, g.b]) b?.destroy();
+    for (const row of this.groups) for (const grp of row) for (const b of [grp.a, grp.coef, grp.u]) b?.destroy();
   }
 }
