@@ -54,13 +54,16 @@ interface GpuGroup {
 
 const pad4 = (n: number): number => Math.ceil(n / 4) * 4;
 
-/** B [out, r] with zero columns added to make it [out, rows]. */
-function padColumns(b: Float32Array, r: number, rows: number): Float32Array {
-  if (r === rows) return b;
-  const out = b.length / r;
-  const padded = new Float32Array(out * rows);
-  for (let o = 0; o < out; o++) padded.set(b.subarray(o * r, (o + 1) * r), o * rows);
-  return padded;
+/**
+ * B [out, rows] from the plan's transposed bt [r, out], with zero columns from r to rows: the
+ * kernel reads each output row's B by vec4 (on SwiftShader that measured faster than reading bt
+ * across rows, though bt is what the CPU wants).
+ */
+function rowsOfB(bt: Float32Array, r: number, rows: number): Float32Array {
+  const out = bt.length / r;
+  const b = new Float32Array(out * rows);
+  for (let k = 0; k < r; k++) for (let o = 0; o < out; o++) b[o * rows + k] = bt[k * out + o];
+  return b;
 }
 
 const GROUPS: Target[][] = [['q_proj', 'k_proj', 'v_proj'], ['o_proj'], ['gate_proj', 'up_proj'], ['down_proj']];
@@ -290,8 +293,8 @@ export class WebGpuBackend implements Backend {
         return;
       }
       if (p.a !== g.aFrom) this.write(grp.a!, p.a, g.offset * grp.inp);
-      if (p.b !== g.bFrom) {
-        const b = padColumns(p.b, p.r, g.rows);
+      if (p.bt !== g.bFrom) {
+        const b = rowsOfB(p.bt, p.r, g.rows);
         if (!g.b || g.b.size !== Math.max(16, b.byteLength)) {
           g.b?.destroy();
           g.b = this.zeros(b.length);
@@ -299,7 +302,7 @@ export class WebGpuBackend implements Backend {
         }
         this.write(g.b, b);
       }
-      [g.aFrom, g.bFrom] = [p.a, p.b];
+      [g.aFrom, g.bFrom] = [p.a, p.bt];
       coef.set(p.coef, g.offset);
     });
     if (rows > 0) this.write(grp.coef!, coef);
