@@ -159,9 +159,9 @@ export class LoraSlot {
 
   /**
    * The planned blend as one low-rank product, for backends that apply it themselves (WebGPU):
-   * y += B diag(coef) A x with A [r, inp] and B given transposed, bt [r, out]. A delta plan's a and bt are the same arrays
-   * (same identity) for every blend of the same adapters, and only coef changes; a factor plan's
-   * are new for every blend, with coef the adapters' scale on every row.
+   * y += B diag(coef) A x with A [r, inp] and B given transposed, bt [r, out]. A delta plan's a
+   * and bt are the same arrays (same identity) for every blend of the same adapters, and only coef
+   * changes; a factor plan's are new for every blend, with coef the adapters' scale on every row.
    */
   get planned(): { kind: 'none' } | { kind: 'delta' | 'factor'; a: Float32Array; bt: Float32Array; r: number; coef: Float32Array } {
     if (this.factor) return { kind: 'factor', a: this.factor.a, bt: this.factor.bt, r: this.factor.r, coef: new Float32Array(this.factor.r).fill(this.factor.scale) };

@@ -48,7 +48,7 @@ interface GpuGroup {
   a: GPUBuffer | null; // [rows, inp]
   coef: GPUBuffer | null; // [rows]
   u: GPUBuffer | null; // [rows]
-  /** The members' modes and row counts that a, coef and u are laid out for. */
+  /** The members' plan kinds and ranks that a, coef and u are laid out for. */
   key: string;
 }
 
