@@ -18,9 +18,9 @@ fn w4(i: u32) -> vec4f { let p = W[i]; return vec4f(w2(p.x), w2(p.y)); }`;
 }
 
 /**
- * How a mat-vec kernel spreads a row over invocations. `row`: one invocation
- * per row, walking the whole row alone; on SwiftShader, where invocations are
- * CPU lanes, it measured 2.5-20x faster than `split` (the default). `split`:
+ * How a mat-vec kernel spreads a row over invocations. `row` (the default): one
+ * invocation per row, walking the whole row alone; on SwiftShader, where
+ * invocations are CPU lanes, it measured 2.5-20x faster than `split`. `split`:
  * ROW_LANES invocations per row, each summing a strided part of the row, then a
  * reduction in workgroup memory. Meant for GPUs: under `row` a [64, 576] LoRA
  * factor is one workgroup whose invocations each load 144 vec4s in turn, under
@@ -34,7 +34,7 @@ export const ROW_LANES = 16;
 export const rowsPerWorkgroup = (layout: MatvecLayout): number => (layout === 'row' ? 64 : 64 / ROW_LANES);
 
 /**
- * y[r] = sum_i W[r, i] x[i], then: +bias[r] (flag 1), *scale[r] (flag 4), +y[r] (flag 2).
+ * y[r] = sum_i W[r, i] x[i], then: +bias[r] (flag 1), *scale[r] (flag 4).
  * W [rows, cols] row-major in `format`, cols % 4 == 0, 4 weights per load; rows spread by `layout`.
  * With `lora`, the kernel also adds a projection's LoRA term, y[r] += sum_j B[r, j] u[uOffset + j]
  * (B [rows, loraRank] f32; u is the A product, already scaled, maybe shared by several projections;
@@ -66,7 +66,6 @@ fn finish(r: u32, sum: f32) {
   var acc = sum;
   if ((d.flags & 1u) != 0u) { acc += vecArg[r]; }
   if ((d.flags & 4u) != 0u) { acc *= vecArg[r]; }
-  if ((d.flags & 2u) != 0u) { acc += y[r]; }
   y[r] = acc;
 }`;
   if (layout === 'row') {
