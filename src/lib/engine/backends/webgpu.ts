@@ -31,9 +31,8 @@ interface GpuLinear {
   lin: Linear;
   w: GPUBuffer; // [out, inp] in the backend's weight format
   bias: GPUBuffer | null;
-  mode: 'none' | 'delta' | 'factor';
   offset: number; // first row in the group's u
-  rows: number;
+  rows: number; // 0: no LoRA under the current plan
   b: GPUBuffer | null; // [out, rows]: the plan's B
   /** The plan's A and B arrays last uploaded: a delta plan keeps them for every blend of the same adapters. */
   aFrom: Float32Array | null;
@@ -196,7 +195,7 @@ export class WebGpuBackend implements Backend {
       const row = {} as Record<Target, GpuLinear>;
       for (const t of TARGETS) {
         const lin = L.proj[t];
-        row[t] = { lin, w: this.weightStorage(this.weightData(lin.w, `Layer ${l} ${t}`)), bias: lin.bias ? this.weightStorage(lin.bias) : null, mode: 'none', offset: 0, rows: 0, b: null, aFrom: null, bFrom: null };
+        row[t] = { lin, w: this.weightStorage(this.weightData(lin.w, `Layer ${l} ${t}`)), bias: lin.bias ? this.weightStorage(lin.bias) : null, offset: 0, rows: 0, b: null, aFrom: null, bFrom: null };
       }
       this.lin.push(row);
       this.groups.push(GROUPS.map((ts) => ({ members: ts.map((t) => row[t]), inp: row[ts[0]].lin.inp, rows: 0, a: null, coef: null, u: null, key: '' })));
@@ -213,7 +212,7 @@ export class WebGpuBackend implements Backend {
       const { out, inp } = g.lin;
       const flags = g.bias ? 1 : 0;
       ds.push(
-        g.mode === 'none'
+        g.rows === 0
           ? this.dispatch(this.pipes.matvecW, [this.dims(out, inp, flags), g.w, x, g.bias ?? this.dummy, ys[i]], this.rowGroups(out))
           : this.dispatch(this.pipes.matvecWLora, [this.dims(out, inp, flags, g.rows, g.offset), g.w, x, g.bias ?? this.dummy, ys[i], g.b!, grp.u!], this.rowGroups(out)),
       );
@@ -268,7 +267,6 @@ export class WebGpuBackend implements Backend {
     let rows = 0;
     grp.members.forEach((g, i) => {
       const p = plans[i];
-      g.mode = p.kind;
       g.rows = p.kind === 'none' ? 0 : pad4(p.r); // the kernel reads B and u by vec4
       g.offset = rows;
       rows += g.rows;
