@@ -9,12 +9,15 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { createServer } from 'vite';
+import { parseConfig } from '../src/lib/engine/config';
+import { adapterMacs, decodeMacs } from '../src/lib/engine/cost';
 import { CrayonEngine } from '../src/lib/engine/engine';
+import { parseAdapter } from '../src/lib/engine/lora';
 import { loadCheckpoint } from '../src/lib/engine/loader';
 import { fsSource, readAdapterDir } from '../src/lib/engine/testing/fs-source';
 import { worldDir } from '../training/world-dir';
 import { launchChromium } from '../e2e/chromium';
-import { allCells, blends, type Cell } from './engine-cells';
+import { allCells, blends, DECODE_TOKENS, PROMPT, type Cell } from './engine-cells';
 import { median, writeResult } from './results';
 
 const REPS = Number(process.env.REPS ?? 5);
@@ -90,6 +93,17 @@ const b = await browserCells();
 const best = Math.max(b.cpu.cells.none.decode_tps, b.webgpu.cells.none.decode_tps);
 // The LoRA overhead is judged on the backend people get: the fastest in the browser.
 const fastest = b.cpu.cells.none.decode_tps >= b.webgpu.cells.none.decode_tps ? b.cpu : b.webgpu;
+// The LoRA overhead in arithmetic: multiply-adds per decoded token at the measured decode's mean position, with
+// no adapter and with the 8-adapter delta blend. If decoding were nothing but multiply-adds, lora8 over none would
+// be base / (base + lora8); per-token work that adapters don't grow (norms, activations, dispatch) lifts the measured
+// ratio above that, and the faster that work gets, the closer the ratio comes down to it.
+const cfg = parseConfig(JSON.parse(readFileSync(`${world}/device/config.json`, 'utf8')));
+const meanPosition = (await cpuNode.generate({ prompt: PROMPT, maxTokens: 1, temperature: 0 })).promptTokens + DECODE_TOKENS / 2;
+const baseMacs = decodeMacs(cfg, meanPosition);
+const lora8Macs = ids.reduce((n, id) => {
+  const files = readAdapterDir(`${world}/device-pool/${id}`);
+  return n + adapterMacs(parseAdapter(id, files.config, files.weights, cfg));
+}, 0);
 const result = {
   model: { params: cpuNode.info().params, adapters: ids.length },
   decode_tps: { cpu_node: cpuNodeCells.none.decode_tps, cpu_worker: b.cpu.cells.none.decode_tps, webgpu_worker: b.webgpu.cells.none.decode_tps, wllama: b.peer.decode_tps },
@@ -98,6 +112,8 @@ const result = {
   ratio_best_vs_wllama_either_threads: best / Math.max(b.peer.decode_tps, b.peer1.decode_tps),
   lora8_unmerged_vs_none: fastest.cells.lora8_unmerged.decode_tps / fastest.cells.none.decode_tps,
   fastest_browser_backend: fastest.backend,
+  lora8_vs_none_arithmetic_only: baseMacs / (baseMacs + lora8Macs),
+  arithmetic: { mean_decode_position: meanPosition, base_macs_per_token: baseMacs, lora8_macs_per_token: lora8Macs },
   lora8_unmerged_vs_none_by_backend: { cpu_node: cpuNodeCells.lora8_unmerged.decode_tps / cpuNodeCells.none.decode_tps, cpu_worker: b.cpu.cells.lora8_unmerged.decode_tps / b.cpu.cells.none.decode_tps, webgpu_worker: b.webgpu.cells.lora8_unmerged.decode_tps / b.webgpu.cells.none.decode_tps },
   blend_switch_ms: switchMs,
   webgpu_f16_weights_vs_f32_decode: b.webgpuF16.cells.none.decode_tps / b.webgpu.cells.none.decode_tps,

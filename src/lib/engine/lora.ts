@@ -64,7 +64,8 @@ export function parseAdapterConfig(json: unknown, id: string): AdapterConfig {
   return { r, loraAlpha: alpha, targetModules: targets as Target[], useRslora, scale: useRslora ? alpha / Math.sqrt(r) : alpha / r };
 }
 
-function projShape(cfg: ModelConfig, t: Target): [number, number] {
+/** [out, in] of a projection. */
+export function projShape(cfg: ModelConfig, t: Target): [number, number] {
   const q = cfg.nHeads * cfg.headDim;
   const kv = cfg.nKvHeads * cfg.headDim;
   const out = { q_proj: q, k_proj: kv, v_proj: kv, o_proj: cfg.dim, gate_proj: cfg.hiddenDim, up_proj: cfg.hiddenDim, down_proj: cfg.dim }[t];
