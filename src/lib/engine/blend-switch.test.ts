@@ -46,3 +46,18 @@ describe('switching blends', () => {
     expect(await score(null)).toEqual(base);
   });
 });
+
+describe('the embedder feature under a session blend', () => {
+  // Crayon's feature is defined with no adapter. A merged blend changes layer 0's q_proj in place, and the
+  // feature used to be read from it: the router compared merged-weight queries with unmerged examples.
+  it('is the base model\'s whatever the blend, merged included', async () => {
+    const texts = ['What is 2 plus 3?', 'Is the word "calm" positive?'];
+    const plain = await e.embed(texts);
+    for (const blend of [{ mode: 'delta', weights }, { mode: 'factor', weights }, { mode: 'merged', weights }] as Blend[]) {
+      await e.setBlend(blend);
+      expect(await e.embed(texts)).toEqual(plain);
+    }
+    await e.setBlend(null);
+    expect(await e.embed(texts)).toEqual(plain);
+  });
+});

@@ -70,6 +70,8 @@ export class CrayonEngine implements Runtime {
   private blend: Blend | null = null;
   /** The blend currently baked into the weights (merged mode), to take back out. */
   private merged: Blend | null = null;
+  /** Layer 0's q_proj as it was before the merge: the embedder feature is defined without adapters. */
+  private unmergedQ0: Float32Array | null = null;
   /** Requests run one at a time, in arrival order: the tail of that queue. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -170,6 +172,7 @@ export class CrayonEngine implements Runtime {
     if (this.merged) this.unmerge();
     for (const L of this.weights.layers) for (const p of Object.values(L.proj)) p.lora.plan(blend);
     if (blend?.mode === 'merged') {
+      this.unmergedQ0 = this.weights.layers[0].proj.q_proj.w.slice();
       for (const L of this.weights.layers) for (const p of Object.values(L.proj)) p.lora.mergeInto(p.w, blend, 1);
       this.merged = blend;
     }
@@ -180,7 +183,10 @@ export class CrayonEngine implements Runtime {
   private unmerge(): void {
     const m = this.merged!;
     for (const L of this.weights.layers) for (const p of Object.values(L.proj)) p.lora.mergeInto(p.w, m, -1);
+    // Subtracting leaves f32 rounding behind; this one matrix comes back exactly, so the feature never drifts.
+    this.weights.layers[0].proj.q_proj.w.set(this.unmergedQ0!);
     this.merged = null;
+    this.unmergedQ0 = null;
   }
 
   /** Runs `fn` after the requests before it, under its own blend, then restores the session's. */
@@ -308,12 +314,12 @@ export class CrayonEngine implements Runtime {
   }
 
   async embed(texts: string[]): Promise<Float32Array[]> {
-    return texts.map((t) => queryFeature(this.cfg, this.weights, this.tokenizer.encode(t)));
+    return texts.map((t) => this.embedIds(this.tokenizer.encode(t)));
   }
 
   /** The embedder feature of raw token ids (for parity checks and benchmarks). */
   embedIds(ids: number[]): Float32Array {
-    return queryFeature(this.cfg, this.weights, ids);
+    return queryFeature(this.cfg, this.weights, ids, this.unmergedQ0 ?? undefined);
   }
 
   /** The greedy continuation of raw token ids (n tokens), under the session's blend. */

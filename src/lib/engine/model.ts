@@ -216,8 +216,9 @@ export function forward(cfg: ModelConfig, w: Weights, s: RunState, token: number
  * Crayon's feature of a token sequence: the mean over tokens of layer 0's
  * q_proj(input_layernorm(embed(token))) (bias included), before RoPE and with
  * no adapter. Needs no cache: the query of a token depends on that token alone.
+ * `qWeight`: layer 0's q_proj as loaded, where a merged blend has changed w's.
  */
-export function queryFeature(cfg: ModelConfig, w: Weights, ids: number[]): Float32Array {
+export function queryFeature(cfg: ModelConfig, w: Weights, ids: number[], qWeight = w.layers[0].proj.q_proj.w): Float32Array {
   const L = w.layers[0];
   const q = L.proj.q_proj;
   const xb = new Float32Array(cfg.dim);
@@ -225,7 +226,7 @@ export function queryFeature(cfg: ModelConfig, w: Weights, ids: number[]): Float
   const sum = new Float32Array(q.out);
   for (const id of ids) {
     rmsnorm(xb, w.embed.subarray(id * cfg.dim, (id + 1) * cfg.dim), L.attnNorm, cfg.normEps);
-    matvec(tmp, q.w, xb, q.out, q.inp);
+    matvec(tmp, qWeight, xb, q.out, q.inp);
     if (q.bias) for (let i = 0; i < q.out; i++) tmp[i] += q.bias[i];
     for (let i = 0; i < q.out; i++) sum[i] += tmp[i];
   }
