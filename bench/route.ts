@@ -214,24 +214,31 @@ function auc(pos: number[], neg: number[]): number {
 const bestAtBudget = (points: { serverShare: number; acc: number }[]) => Math.max(...points.filter((p) => p.serverShare <= BUDGET).map((p) => p.acc));
 
 /**
- * Routing that knows which groups of queries the server helps, and nothing about single queries: each stream's
- * in-scope items are one group, its out-of-scope items another; groups go to the server by their true gain per
- * query, best first, the last one in part (a random share of it: its expected gain) up to the budget.
+ * Routing that knows something true about whole groups of queries and nothing about single ones: each stream's
+ * in-scope items are one group, its out-of-scope items another. Groups go to the server in order, the last one in
+ * part (a random share of it: its expected gain), up to the budget. `gain`: by the true gain per query (server
+ * right minus device right), best first. `device`: every out-of-scope group first (a perfect scope signal), then
+ * the in-scope groups by the device's true accuracy on them, lowest first (a perfect self-assessment per task).
  */
-function perGroupOracleAt(obs: Observation[], kind: Kind): number {
-  const groups = new Map<string, { n: number; gain: number }>();
+function perGroupOracleAt(obs: Observation[], kind: Kind, order: 'gain' | 'device'): number {
+  const groups = new Map<string, { inScope: boolean; n: number; device: number; gain: number }>();
   let stream = ''; // observe() writes each stream's own items, then its out-of-scope ones
   for (const o of obs) {
     if (o.inScope) stream = o.task;
     const key = `${stream}:${o.inScope ? 'in' : 'out'}`;
-    const g = groups.get(key) ?? { n: 0, gain: 0 };
+    const g = groups.get(key) ?? { inScope: o.inScope, n: 0, device: 0, gain: 0 };
     g.n++;
+    g.device += Number(o[kind].device);
     g.gain += Number(o.inScope ? o[kind].server : o[kind].serverBase) - Number(o[kind].device);
     groups.set(key, g);
   }
+  const ranked = [...groups.values()].sort(order === 'gain'
+    ? (a, b) => b.gain / b.n - a.gain / a.n
+    : (a, b) => Number(a.inScope) - Number(b.inScope) || a.device / a.n - b.device / b.n);
   let room = BUDGET * obs.length;
   let gained = 0;
-  for (const g of [...groups.values()].filter((g) => g.gain > 0).sort((a, b) => b.gain / b.n - a.gain / a.n)) {
+  for (const g of ranked) {
+    if (order === 'gain' && g.gain <= 0) break;
     const take = Math.min(g.n, room);
     gained += (g.gain * take) / g.n;
     room -= take;
@@ -253,11 +260,13 @@ function signals(obs: Observation[], kind: Kind) {
     // Perfect routing: the server gets exactly the queries it answers right and the device doesn't, up to the budget.
     oracle_acc_at_30pct: device + Math.min(gainable, BUDGET),
     oracle_gap_recovered_at_30pct: server > device ? Math.min(gainable, BUDGET) / (server - device) : null,
-    // For scale, two routers that know more than the device can:
+    // For scale, routers that know more than the device can:
     // the true in/out-of-scope label in place of the similarity, the device's confidence as it is;
     perfect_scope_gap_recovered_at_30pct: server > device ? (bestAtBudget(grid(obs.map((o) => ({ ...o, scope: o.inScope ? 1 : -1 })), kind)) - device) / (server - device) : null,
-    // the true gain of whole groups (perGroupOracleAt), nothing about single queries.
-    per_group_oracle_gap_recovered_at_30pct: server > device ? (perGroupOracleAt(obs, kind) - device) / (server - device) : null,
+    // the true gain of whole groups (perGroupOracleAt), nothing about single queries;
+    per_group_oracle_gap_recovered_at_30pct: server > device ? (perGroupOracleAt(obs, kind, 'gain') - device) / (server - device) : null,
+    // perfect scope, then the customized tasks the device is truly worst at.
+    perfect_scope_and_task_accuracy_gap_recovered_at_30pct: server > device ? (perGroupOracleAt(obs, kind, 'device') - device) / (server - device) : null,
     out_of_scope: { share: 1 - inScope.length / obs.length, device_acc: accOf(obs.filter((o) => !o.inScope), kind, 'device'), server_acc: accOf(obs.filter((o) => !o.inScope), kind, 'server'), server_general_acc: accOf(obs.filter((o) => !o.inScope), kind, 'serverBase') },
     in_scope: { device_acc: accOf(inScope, kind, 'device'), server_acc: accOf(inScope, kind, 'server') },
   };
