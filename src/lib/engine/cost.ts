@@ -1,6 +1,7 @@
-// Arithmetic per decoded token, in multiply-adds: the floor under what a
-// blend's run-time LoRA can cost. On a backend bound by arithmetic, decode
-// with adapters runs at best at base / (base + adapters) of the speed without.
+// Arithmetic per decoded token, in multiply-adds, with and without a blend's
+// run-time LoRA. If decoding were nothing but multiply-adds, decode with the
+// adapters would run at base / (base + adapters) of the speed without; the
+// rest of a token's work, which adapters don't grow, lifts the measured ratio.
 import type { ModelConfig } from './config';
 import { projShape, TARGETS, type Adapter } from './lora';
 
