@@ -94,9 +94,9 @@ const best = Math.max(b.cpu.cells.none.decode_tps, b.webgpu.cells.none.decode_tp
 // The LoRA overhead is judged on the backend people get: the fastest in the browser.
 const fastest = b.cpu.cells.none.decode_tps >= b.webgpu.cells.none.decode_tps ? b.cpu : b.webgpu;
 // The LoRA overhead in arithmetic: multiply-adds per decoded token at the measured decode's mean position, with
-// no adapter and with the 8-adapter delta blend. If decoding were nothing but multiply-adds, lora8 over none would
-// be base / (base + lora8); per-token work that adapters don't grow (norms, activations, dispatch) lifts the measured
-// ratio above that, and the faster that work gets, the closer the ratio comes down to it.
+// no adapter and with the 8-adapter delta blend. If decoding were nothing but multiply-adds at one speed, lora8 over
+// none would be base / (base + lora8); per-token work that adapters don't grow (norms, activations, dispatch) lifts
+// a measured ratio above that, and LoRA's products running slower per multiply-add than the base's pull it below.
 const cfg = parseConfig(JSON.parse(readFileSync(`${world}/device/config.json`, 'utf8')));
 const meanPosition = (await cpuNode.generate({ prompt: PROMPT, maxTokens: 1, temperature: 0 })).promptTokens + DECODE_TOKENS / 2;
 const baseMacs = decodeMacs(cfg, meanPosition);
