@@ -46,6 +46,18 @@ function blendSwitchMs(e: CrayonEngine): number {
   return median(times);
 }
 
+/** Median time of switching between two 8-adapter merged blends: the one before is taken out, the new one baked in. */
+function mergedSwitchMs(e: CrayonEngine): number {
+  const times: number[] = [];
+  for (let i = 0; i < 21; i++) {
+    const t = performance.now();
+    e.setBlendSync({ mode: 'merged', weights: Object.fromEntries(ids.map((id, j) => [id, ((i + j) % ids.length + 1) / ids.length])) });
+    times.push(performance.now() - t);
+  }
+  e.setBlendSync(null);
+  return median(times);
+}
+
 async function browserCells() {
   const server = await createServer({ appType: 'mpa', server: { host: '127.0.0.1', port: 0, hmr: false }, logLevel: 'warn', optimizeDeps: { noDiscovery: true, include: [] } });
   await server.listen();
@@ -81,6 +93,7 @@ async function browserCells() {
 const cpuNode = await nodeEngine('cpu');
 const cpuNodeCells = await allCells(cpuNode, ids, REPS);
 const switchMs = blendSwitchMs(cpuNode);
+const mergedMs = mergedSwitchMs(cpuNode);
 let gpuNode: { cells: Record<string, Cell>; switchMs: number } | null = null;
 if (process.env.CRAYON_NODE_GPU === 'hardware') {
   const e = await nodeEngine('webgpu');
@@ -116,6 +129,8 @@ const result = {
   arithmetic: { mean_decode_position: meanPosition, base_macs_per_token: baseMacs, lora8_macs_per_token: lora8Macs },
   lora8_unmerged_vs_none_by_backend: { cpu_node: cpuNodeCells.lora8_unmerged.decode_tps / cpuNodeCells.none.decode_tps, cpu_worker: b.cpu.cells.lora8_unmerged.decode_tps / b.cpu.cells.none.decode_tps, webgpu_worker: b.webgpu.cells.lora8_unmerged.decode_tps / b.webgpu.cells.none.decode_tps },
   blend_switch_ms: switchMs,
+  // Merged mode's cost of a new blend, on CPU in Node (WebGPU merges the same way, then uploads the weights).
+  merged_blend_switch_ms: mergedMs,
   webgpu_f16_weights_vs_f32_decode: b.webgpuF16.cells.none.decode_tps / b.webgpu.cells.none.decode_tps,
   cells: { cpu_node: cpuNodeCells, cpu_worker: b.cpu.cells, webgpu_worker: b.webgpu.cells, webgpu_worker_f16_weights: b.webgpuF16.cells, wllama: b.peer, wllama_1thread: b.peer1 },
   webgpu_node_hardware: gpuNode,
