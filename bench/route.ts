@@ -150,6 +150,9 @@ function frontier<P extends { serverShare: number; acc: number }>(points: P[]): 
   return out;
 }
 
+/** The frontier's point at the budget: the best accuracy with at most BUDGET of queries sent. */
+const atBudget = <P extends { serverShare: number }>(front: P[]): P => front.filter((p) => p.serverShare <= BUDGET).pop()!;
+
 const accOf = (obs: Observation[], kind: Kind, side: 'device' | 'server' | 'serverBase') => obs.filter((o) => o[kind][side]).length / obs.length;
 /** Random routing at share p: each query goes to the server with probability p (its expected accuracy). */
 const randomAt = (obs: Observation[], kind: Kind, p: number) => (1 - p) * accOf(obs, kind, 'device') + p * accOf(obs, kind, 'server');
@@ -167,7 +170,7 @@ function report(obs: Observation[], kind: Kind, th: Thresholds) {
   const device = accOf(obs, kind, 'device');
   const server = accOf(obs, kind, 'server');
   const front = frontier(grid(obs, kind));
-  const at30 = front.filter((p) => p.serverShare <= BUDGET).pop()!;
+  const at30 = atBudget(front);
   const auto = front.map((p) => ({ serverShare: p.serverShare, acc: p.acc, random: randomAt(obs, kind, p.serverShare), thresholds: p.thresholds }));
   return {
     device_acc: device,
@@ -209,9 +212,6 @@ function auc(pos: number[], neg: number[]): number {
   for (const p of pos) for (const n of neg) s += p > n ? 1 : p === n ? 0.5 : 0;
   return s / (pos.length * neg.length);
 }
-
-/** The most accuracy a set of (share, accuracy) points reaches at the budget. */
-const bestAtBudget = (points: { serverShare: number; acc: number }[]) => Math.max(...points.filter((p) => p.serverShare <= BUDGET).map((p) => p.acc));
 
 /**
  * Routing that knows something true about whole groups of queries and nothing about single ones: each stream's
@@ -262,7 +262,7 @@ function signals(obs: Observation[], kind: Kind) {
     oracle_gap_recovered_at_30pct: server > device ? Math.min(gainable, BUDGET) / (server - device) : null,
     // For scale, routers that know more than the device can:
     // the true in/out-of-scope label in place of the similarity, the device's confidence as it is;
-    perfect_scope_gap_recovered_at_30pct: server > device ? (bestAtBudget(grid(obs.map((o) => ({ ...o, scope: o.inScope ? 1 : -1 })), kind)) - device) / (server - device) : null,
+    perfect_scope_gap_recovered_at_30pct: server > device ? (atBudget(frontier(grid(obs.map((o) => ({ ...o, scope: o.inScope ? 1 : -1 })), kind))).acc - device) / (server - device) : null,
     // the true gain of whole groups (perGroupOracleAt), nothing about single queries;
     per_group_oracle_gap_recovered_at_30pct: server > device ? (perGroupOracleAt(obs, kind, 'gain') - device) / (server - device) : null,
     // perfect scope, then the customized tasks the device is truly worst at.

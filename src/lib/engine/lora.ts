@@ -240,8 +240,8 @@ export class LoraSlot {
  * pass over each row of W, so W is read and written once per eight, the eight terms summed in
  * double and rounded to f32 once. At the device model's shapes with r = 64, a merged blend switch
  * (unmerge, merge) measured 60 ms this way, 95 ms with four rows per pass and 245-270 ms with
- * one, in Node. Taking the product back out (coef negated) sums the
- * same terms in the same order, so merging and unmerging leave only W's own rounding behind.
+ * one, in Node. Taking the product back out (coef negated) sums the same terms in the same
+ * order, so merging and unmerging leave only W's own rounding behind.
  */
 function addProduct(w: Float32Array, a: Float32Array, bt: Float32Array, coef: Float64Array, r: number, inp: number, out: number): void {
   for (let o = 0; o < out; o++) {

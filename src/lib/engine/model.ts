@@ -5,7 +5,7 @@
 // and logits. Every projection carries a LoraSlot for run-time blends.
 import { AppError } from '../errors';
 import { expectedShapes, type ModelConfig } from './config';
-import { LoraSlot, TARGETS, type Target } from './lora';
+import { LoraSlot, projShape, TARGETS, type Target } from './lora';
 import { matvec } from './ops';
 
 export { matvec };
@@ -61,19 +61,13 @@ export function buildWeights(cfg: ModelConfig, get: (name: string) => { shape: n
     }
     return t.data();
   };
-  const qDim = cfg.nHeads * cfg.headDim;
-  const kvDim = cfg.nKvHeads * cfg.headDim;
-  const dims: Record<Target, [number, number]> = {
-    q_proj: [qDim, cfg.dim], k_proj: [kvDim, cfg.dim], v_proj: [kvDim, cfg.dim], o_proj: [cfg.dim, qDim],
-    gate_proj: [cfg.hiddenDim, cfg.dim], up_proj: [cfg.hiddenDim, cfg.dim], down_proj: [cfg.dim, cfg.hiddenDim],
-  };
   const layers: LayerWeights[] = [];
   for (let l = 0; l < cfg.nLayers; l++) {
     const p = `model.layers.${l}`;
     const proj = {} as Record<Target, Linear>;
     for (const t of TARGETS) {
       const part = t.endsWith('_proj') && 'qkvo'.includes(t[0]) ? 'self_attn' : 'mlp';
-      const [out, inp] = dims[t];
+      const [out, inp] = projShape(cfg, t);
       const hasBias = cfg.attnBias && (t === 'q_proj' || t === 'k_proj' || t === 'v_proj');
       proj[t] = { w: take(`${p}.${part}.${t}.weight`), out, inp, bias: hasBias ? take(`${p}.${part}.${t}.bias`) : null, lora: new LoraSlot(out, inp) };
     }
