@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'bad-format' // a file is not what it claims (malformed JSON, safetensors header, GGUF)
   | 'truncated' // a file ends before its header says it should
   | 'missing-file' // a required file of a checkpoint or adapter is absent
+  | 'checksum-mismatch' // a downloaded file's sha256 differs from the one pinned for it
   | 'unsupported-architecture'
   | 'unsupported-dtype'
   | 'shape-mismatch' // a tensor's shape disagrees with the config or the base model
