@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { Checkpoint } from '../src/lib/engine/engine';
 import { parseConfig } from '../src/lib/engine/config';
 import { rng } from '../src/lib/engine/sampler';
-import { parseSafetensors, writeSafetensors } from '../src/lib/engine/safetensors';
+import { parseSafetensors, safetensorsTensors, writeSafetensors } from '../src/lib/engine/safetensors';
 import { Tokenizer } from '../src/lib/engine/tokenizer';
 
 export const SMOLLM2_135M = { hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9, num_key_value_heads: 3, vocab_size: 49152 };
@@ -42,7 +42,7 @@ export function syntheticCheckpoint(world: string, shape: Shape = SMOLLM2_135M, 
   }
   const config = parseConfig({ architectures: ['LlamaForCausalLM'], ...shape, max_position_embeddings: 2048, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: true, bos_token_id: 0, eos_token_id: 1 });
   const tok = new Tokenizer(JSON.parse(readFileSync(`${world}/tokenizer/tokenizer.json`, 'utf8')), JSON.parse(readFileSync(`${world}/tokenizer/tokenizer_config.json`, 'utf8')));
-  return { config, weights: [parseSafetensors(writeSafetensors(t))], tokenizer: tok };
+  return { config, tensors: safetensorsTensors([parseSafetensors(writeSafetensors(t))]), tokenizer: tok };
 }
 
 /** A random rank-r PEFT adapter on every projection of every layer. */

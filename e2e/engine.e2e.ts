@@ -128,7 +128,7 @@ describe('checkpoint sources in the browser', () => {
       const truncated = await loadCheckpoint(filesSource([...blobs.slice(0, 3), cut])).catch((e: { code: string }) => e.code);
       const missing = await loadCheckpoint(filesSource(blobs.slice(0, 3))).catch((e: { code: string }) => e.code);
       const viaUrl = await loadCheckpoint(urlSource(base, fetch));
-      const sizeOf = (c: { weights: { data: Uint8Array }[] }) => c.weights[0].data.byteLength;
+      const sizeOf = (c: { tensors: Map<string, { bytes: number }> }) => [...c.tensors.values()].reduce((n, t) => n + t.bytes, 0);
       return { same: sizeOf(fromFiles) === sizeOf(fromCache) && sizeOf(fromCache) === sizeOf(viaUrl), layers: fromCache.config.nLayers, progressed: seen.length > 0, truncated, missing };
     }, worldPath);
     expect(out.same).toBe(true);

@@ -9,13 +9,22 @@ import { buildWeights, queryFeature, weightTensors, type Weights } from './model
 import type { Backend } from './backends/backend';
 import { CpuBackend } from './backends/cpu';
 import type { MatvecLayout, WeightFormat } from './backends/kernels';
-import { readTensor, type SafetensorsFile } from './safetensors';
 import { argmax, logSoftmax, Sampler } from './sampler';
 import { Tokenizer, type ChatMessage } from './tokenizer';
 
+/** One weight tensor of a checkpoint: row-major shape, its type in the file, its bytes there, and its values as f32. */
+export interface TensorEntry {
+  shape: number[];
+  /** 'F32', 'F16', 'BF16', or a GGUF type such as 'Q4_1'. */
+  dtype: string;
+  bytes: number;
+  read(): Float32Array;
+}
+
 export interface Checkpoint {
   config: ModelConfig;
-  weights: SafetensorsFile[];
+  /** Every weight tensor by its Hugging Face name (safetensors.ts or gguf-checkpoint.ts builds the map). */
+  tensors: Map<string, TensorEntry>;
   /** Null only for token-level use (e.g. tiny parity checkpoints without tokenizer files). */
   tokenizer: Tokenizer | null;
 }
@@ -42,13 +51,10 @@ export interface EngineOptions {
   gpuMatvec?: MatvecLayout;
 }
 
-/** F16 or BF16 when every 2-D tensor (the matrices a backend stores) has that dtype, else f32. */
-function sourceFormat(index: Map<string, SafetensorsFile>): WeightFormat {
+/** F16 or BF16 when every 2-D tensor (the matrices a backend stores) has that dtype, else f32 (quantized ones included). */
+function sourceFormat(tensors: Map<string, TensorEntry>): WeightFormat {
   const dtypes = new Set<string>();
-  for (const [name, f] of index) {
-    const t = f.tensors.get(name)!;
-    if (t.shape.length === 2) dtypes.add(t.dtype);
-  }
+  for (const t of tensors.values()) if (t.shape.length === 2) dtypes.add(t.dtype);
   const only = dtypes.size === 1 ? [...dtypes][0] : 'F32';
   return only === 'F16' ? 'f16' : only === 'BF16' ? 'bf16' : 'f32';
 }
@@ -66,6 +72,8 @@ export class CrayonEngine implements Runtime {
   private readonly ctx: number;
   /** The one 16-bit format all the checkpoint's matrices share, else f32: what 'auto' stores on the GPU. */
   private readonly sourceFormat: WeightFormat;
+  /** The weights' bytes in the checkpoint's files (quantized GGUF tensors take far fewer than the f32 they widen to). */
+  private readonly fileBytes: number;
   private readonly adapters = new Map<string, Adapter>();
   private blend: Blend | null = null;
   /** The blend currently baked into the weights (merged mode), to take back out. */
@@ -101,13 +109,12 @@ export class CrayonEngine implements Runtime {
 
   private constructor(ckpt: Checkpoint, opts: EngineOptions = {}) {
     this.cfg = ckpt.config;
-    const index = new Map<string, SafetensorsFile>();
-    for (const f of ckpt.weights) for (const k of f.tensors.keys()) index.set(k, f);
     this.weights = buildWeights(this.cfg, (name) => {
-      const f = index.get(name);
-      return f && { shape: f.tensors.get(name)!.shape, data: () => readTensor(f, name) };
+      const t = ckpt.tensors.get(name);
+      return t && { shape: t.shape, data: () => t.read() };
     });
-    this.sourceFormat = sourceFormat(index);
+    this.sourceFormat = sourceFormat(ckpt.tensors);
+    this.fileBytes = [...ckpt.tensors.values()].reduce((n, t) => n + t.bytes, 0);
     this.tok = ckpt.tokenizer;
     this.ctx = Math.min(this.cfg.maxSeqLen, opts.contextLength ?? 2048);
   }
@@ -119,7 +126,7 @@ export class CrayonEngine implements Runtime {
 
   info(): RuntimeInfo {
     const params = weightTensors(this.weights).reduce((s, t) => s + t.length, 0);
-    return { runtime: `crayon-${this.backend.name}`, backend: this.backend.name, weightFormat: this.backend.weightFormat, weightBytes: this.backend.weightBytes, architecture: this.cfg.architecture, params, contextLength: this.ctx, adapters: [...this.adapters.keys()] };
+    return { runtime: `crayon-${this.backend.name}`, backend: this.backend.name, weightFormat: this.backend.weightFormat, weightBytes: this.backend.weightBytes, fileBytes: this.fileBytes, architecture: this.cfg.architecture, params, contextLength: this.ctx, adapters: [...this.adapters.keys()] };
   }
 
   async renderChat(messages: ChatMessage[], addGenerationPrompt: boolean): Promise<string> {

@@ -3,6 +3,7 @@
 // the raw little-endian tensor bytes. Every way a file can be wrong is a
 // typed error naming the file and the tensor.
 import { AppError } from '../errors';
+import type { TensorEntry } from './engine';
 import { f16ToF32 } from './half';
 
 export type DType = 'F32' | 'F16' | 'BF16';
@@ -94,6 +95,15 @@ export function readTensor(file: SafetensorsFile, key: string): Float32Array {
     const u32 = new Uint32Array(n);
     for (let i = 0; i < n; i++) u32[i] = view.getUint16(i * 2, true) << 16;
     out.set(new Float32Array(u32.buffer));
+  }
+  return out;
+}
+
+/** Every tensor of the files (a checkpoint's shards) by name, read on demand. */
+export function safetensorsTensors(files: SafetensorsFile[]): Map<string, TensorEntry> {
+  const out = new Map<string, TensorEntry>();
+  for (const f of files) {
+    for (const [key, t] of f.tensors) out.set(key, { shape: t.shape, dtype: t.dtype, bytes: t.end - t.begin, read: () => readTensor(f, key) });
   }
   return out;
 }

@@ -33,7 +33,8 @@ export function engineHandlers(io: HostIo): Handlers<EngineProtocol> {
 
   return {
     load: async ({ source: s, contextLength, backend, gpuWeights, gpuMatvec }, { signal, progress }) => {
-      const ckpt = await loadCheckpoint(await source(s), { signal, onProgress: progress });
+      const gguf = s.kind === 'files' ? s.files.find((f) => f.name.toLowerCase().endsWith('.gguf'))?.name : s.gguf;
+      const ckpt = await loadCheckpoint(await source(s), { signal, onProgress: progress, gguf });
       await engine?.unload();
       engine = null;
       const gpu = backend === 'cpu' ? null : ((await io.gpu?.({ allowFallback: backend === 'webgpu' }).catch(() => null)) ?? null);

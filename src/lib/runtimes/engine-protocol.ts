@@ -1,11 +1,12 @@
 // The engine worker's messages: each kind's params, result and progress.
 import type { Blend, ChatMessage, GenerateRequest, GenerateResult, Progress, RuntimeInfo, ScoreResult } from './types';
 
-/** Where a checkpoint comes from, in a form that crosses postMessage. */
+/** Where a checkpoint comes from, in a form that crosses postMessage. `gguf` names a GGUF file under the base to
+ * load instead of a Hugging Face folder; among picked files, a `.gguf` one is loaded as such. */
 export type CheckpointSource =
-  | { kind: 'url'; base: string }
+  | { kind: 'url'; base: string; gguf?: string }
   | { kind: 'files'; files: File[] }
-  | { kind: 'cache'; cacheName: string; base: string };
+  | { kind: 'cache'; cacheName: string; base: string; gguf?: string };
 
 /** How to run a checkpoint: the engine's options that cross postMessage (see EngineOptions). */
 export interface LoadOptions {

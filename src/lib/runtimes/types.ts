@@ -54,6 +54,8 @@ export interface RuntimeInfo {
   weightFormat?: string;
   /** Bytes the weights take there (LoRA adapters not counted). */
   weightBytes?: number;
+  /** Bytes the weights take in the checkpoint's files (a quantized GGUF: far fewer than weightBytes). */
+  fileBytes?: number;
   architecture: string;
   params: number;
   contextLength: number;
