@@ -6,9 +6,10 @@
 #   libvulkan1           the Vulkan loader Dawn (the `webgpu` npm package) needs in Node
 #   python3-torch, python3-numpy, libopenblas0-pthread
 #                        the reference-world builder (training/); OpenBLAS makes torch ~10x faster here
+#   python3-venv         the venv of scripts/real-model.sh (.cache/venv, on top of Debian's torch)
 set -euo pipefail
 
-PACKAGES=(chromium libvulkan1 python3-torch python3-numpy libopenblas0-pthread)
+PACKAGES=(chromium libvulkan1 python3-torch python3-numpy libopenblas0-pthread python3-venv)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

