@@ -30,7 +30,7 @@ describe('models', () => {
     const { page, url } = session();
     const host = inject('modelsURL');
     await openModels(page, url('/'));
-    expect(await page.getByTestId('model-row').count()).toBe(4); // bundled + 3 catalog checkpoints
+    expect(await page.getByTestId('model-row').count()).toBe(5); // bundled + the real model + 3 catalog checkpoints
 
     const slow = await add(page, `${host}/slow/`);
     await slow.getByRole('button', { name: 'Download' }).click();

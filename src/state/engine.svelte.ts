@@ -1,7 +1,8 @@
 // The on-device model as app state: owns the engine worker and the router
-// worker (connected to the engine by a MessageChannel), loads the bundled
-// reference model at start, and exposes loading progress and readiness.
-import { isAppError } from '../lib/errors';
+// worker (connected to the engine by a MessageChannel), loads a checkpoint
+// (the bundled reference model, a stored one, files), and exposes loading
+// progress, readiness and a failed load's typed error.
+import { isAppError, type ErrorCode } from '../lib/errors';
 import { RpcClient } from '../lib/protocol/rpc';
 import type { RouterProtocol } from '../lib/router/protocol';
 import type { CheckpointSource } from '../lib/runtimes/engine-protocol';
@@ -18,6 +19,8 @@ export class EngineState {
   progress = $state<Progress | null>(null);
   info = $state<RuntimeInfo | null>(null);
   error = $state<string | null>(null);
+  /** The failed load's error code (e.g. 'truncated', 'unsupported-dtype'). */
+  errorCode = $state<ErrorCode | null>(null);
   /** Milliseconds from start to ready, for the record. */
   loadMs = $state<number | null>(null);
   readonly runtime: WorkerRuntime;
@@ -42,11 +45,18 @@ export class EngineState {
     return this.load({ kind: 'url', base: new URL(BUNDLED_MODEL_BASE, location.href).toString() }, 'the reference model');
   }
 
-  /** Loads a checkpoint into the engine worker; true when it is ready. */
+  /**
+   * Loads a checkpoint into the engine worker; true when it is ready. When the
+   * load fails before the engine let go of the model it had (a bad or truncated
+   * file is found while reading), that model stays ready, and the error is kept
+   * on `error` and `errorCode` all the same.
+   */
   async load(source: CheckpointSource, name: string): Promise<boolean> {
     const t0 = performance.now();
+    const had = this.status === 'ready';
     this.status = 'loading';
     this.error = null;
+    this.errorCode = null;
     this.progress = null;
     try {
       this.info = await this.runtime.load(source, { onProgress: (p) => (this.progress = p) });
@@ -55,9 +65,20 @@ export class EngineState {
       this.loadMs = Math.round(performance.now() - t0);
       return true;
     } catch (e) {
-      this.status = 'error';
       this.error = isAppError(e) ? e.message : String(e);
+      this.errorCode = isAppError(e) ? e.code : 'internal';
+      this.status = had && (await this.stillLoaded()) ? 'ready' : 'error';
       return false;
+    }
+  }
+
+  /** Whether the worker still holds a model: any call but 'not-loaded' says so (rendering no messages is the cheapest). */
+  private async stillLoaded(): Promise<boolean> {
+    try {
+      await this.runtime.renderChat([], false);
+      return true;
+    } catch (e) {
+      return !isAppError(e, 'not-loaded');
     }
   }
 }

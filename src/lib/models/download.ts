@@ -1,11 +1,13 @@
-// Downloading a checkpoint into Cache Storage, so it loads offline later.
+// Downloading a checkpoint into Cache Storage, so it loads offline later:
+// a Hugging Face folder (config, tokenizer, safetensors weights or shards), or
+// one GGUF file, checked against its pinned sha256 once stored.
 // Files stream into the cache with byte progress; a marker entry written last
-// says the model is complete. Cancelling, a network failure or a full disk
-// removes every file of that model, and `sweepIncomplete` removes what a
-// closed tab left behind, so a broken model is never offered. A download holds
-// a Web Lock named after its URL while it runs, so a sweep in another tab of
-// the app leaves it alone. The downloaded models live in their own cache,
-// which the service worker never touches.
+// says the model is complete. Cancelling, a network failure, a checksum that
+// differs or a full disk removes every file of that model, and
+// `sweepIncomplete` removes what a closed tab left behind, so a broken model is
+// never offered. A download holds a Web Lock named after its URL while it runs,
+// so a sweep in another tab of the app leaves it alone. The downloaded models
+// live in their own cache, which the service worker never touches.
 import { AbortError, AppError, messageOf } from '../errors';
 import type { Progress } from '../runtimes/types';
 
@@ -25,12 +27,28 @@ const LOCK_PREFIX = 'crayon-download:';
 
 export interface DownloadedModel {
   base: string;
+  /** A single-file GGUF model: its file name under `base`. */
+  gguf?: string;
   files: string[];
   bytes: number;
   completed: string;
 }
 
+/** What to fetch: a folder checkpoint (no `gguf`), or one GGUF file checked against `sha256` when given. */
+export interface DownloadOptions {
+  gguf?: string;
+  sha256?: string;
+  signal?: AbortSignal;
+  onProgress?: (p: Progress) => void;
+}
+
 const url = (base: string, file: string) => new URL(file, base).toString();
+
+/**
+ * The URL every file of a model starts with: the folder, or the GGUF file's own URL (so two GGUF files in
+ * one folder are two models). Its marker, lock and deletion all go by it.
+ */
+export const modelKey = (base: string, gguf?: string) => (gguf ? url(base, gguf) : base);
 
 async function get(io: DownloadIo, base: string, file: string, signal?: AbortSignal, method = 'GET'): Promise<Response | null> {
   let res: Response;
@@ -45,8 +63,9 @@ async function get(io: DownloadIo, base: string, file: string, signal?: AbortSig
   return res;
 }
 
-/** Which files make up the checkpoint: config, tokenizer, and the weights (one file, or the shards its index names). */
-async function fileList(io: DownloadIo, base: string, signal?: AbortSignal): Promise<{ files: string[]; index: Response | null }> {
+/** Which files make up the checkpoint: the GGUF file; or config, tokenizer, and the weights (one file, or the shards its index names). */
+async function fileList(io: DownloadIo, base: string, gguf: string | undefined, signal?: AbortSignal): Promise<{ files: string[]; index: Response | null }> {
+  if (gguf) return { files: [gguf], index: null };
   const index = await get(io, base, 'model.safetensors.index.json', signal);
   if (index) {
     const body = (await index.clone().json()) as { weight_map?: Record<string, string> };
@@ -57,24 +76,25 @@ async function fileList(io: DownloadIo, base: string, signal?: AbortSignal): Pro
   return { files: [...REQUIRED, 'model.safetensors'], index: null };
 }
 
-/** Downloads every file of the checkpoint at `base` into the model cache; on any failure nothing of it stays. */
-export async function downloadModel(io: DownloadIo, base: string, opts: { signal?: AbortSignal; onProgress?: (p: Progress) => void } = {}): Promise<DownloadedModel> {
+/** Downloads every file of the checkpoint at `base` (or its one GGUF file) into the model cache; on any failure nothing of it stays. */
+export async function downloadModel(io: DownloadIo, base: string, opts: DownloadOptions = {}): Promise<DownloadedModel> {
   if (!io.locks) return download(io, base, opts);
   try {
     // Another tab downloading the same checkpoint goes first; this one waits (and can be cancelled while it waits).
-    return await io.locks.request(LOCK_PREFIX + base, { signal: opts.signal }, () => download(io, base, opts));
+    return await io.locks.request(LOCK_PREFIX + modelKey(base, opts.gguf), { signal: opts.signal }, () => download(io, base, opts));
   } catch (e) {
     if (opts.signal?.aborted) throw new AbortError();
     throw e;
   }
 }
 
-async function download(io: DownloadIo, base: string, opts: { signal?: AbortSignal; onProgress?: (p: Progress) => void }): Promise<DownloadedModel> {
-  const { signal } = opts;
+async function download(io: DownloadIo, base: string, opts: DownloadOptions): Promise<DownloadedModel> {
+  const { signal, gguf } = opts;
   const cache = await io.caches.open(MODEL_CACHE);
+  const marker = modelKey(base, gguf) + MARKER;
   const stored: string[] = [];
   try {
-    const { files, index } = await fileList(io, base, signal);
+    const { files, index } = await fileList(io, base, gguf, signal);
     // Sizes first (HEAD), so progress has a total; 0 where the server doesn't say.
     const sizes = await Promise.all(files.map(async (f) => Number((await get(io, base, f, signal, 'HEAD'))?.headers.get('content-length') ?? 0)));
     const total = sizes.reduce((a, b) => a + b, 0);
@@ -83,7 +103,7 @@ async function download(io: DownloadIo, base: string, opts: { signal?: AbortSign
       await cache.put(url(base, 'model.safetensors.index.json'), index);
       stored.push('model.safetensors.index.json');
     }
-    const optional = await Promise.all(OPTIONAL.map(async (f) => [f, await get(io, base, f, signal).catch(() => null)] as const));
+    const optional = gguf ? [] : await Promise.all(OPTIONAL.map(async (f) => [f, await get(io, base, f, signal).catch(() => null)] as const));
     for (const [f, res] of optional) if (res) (await cache.put(url(base, f), res), stored.push(f));
     for (const file of files) {
       const res = await get(io, base, file, signal);
@@ -104,12 +124,13 @@ async function download(io: DownloadIo, base: string, opts: { signal?: AbortSign
       const expected = Number(res.headers.get('content-length') ?? 0);
       if (expected && done - before !== expected) throw new AppError('truncated', `${file} arrived incomplete (${done - before} of ${expected} bytes).`, { file });
     }
-    const record: DownloadedModel = { base, files: [...stored], bytes: done, completed: new Date().toISOString() };
-    await cache.put(url(base, MARKER), new Response(JSON.stringify(record), { headers: { 'content-type': 'application/json' } }));
+    if (gguf && opts.sha256) await verify(cache, url(base, gguf), gguf, opts.sha256);
+    const record: DownloadedModel = { base, ...(gguf ? { gguf } : {}), files: [...stored], bytes: done, completed: new Date().toISOString() };
+    await cache.put(marker, new Response(JSON.stringify(record), { headers: { 'content-type': 'application/json' } }));
     return record;
   } catch (e) {
     await Promise.all(stored.map((f) => cache.delete(url(base, f))));
-    await cache.delete(url(base, MARKER));
+    await cache.delete(marker);
     if (signal?.aborted) throw new AbortError();
     if ((e as { name?: string })?.name === 'QuotaExceededError') throw new AppError('quota-exceeded', 'Storage on this device is full, so the model was not saved (nothing of it was kept). Free some space and try again.');
     if (e instanceof AppError) throw e;
@@ -117,7 +138,20 @@ async function download(io: DownloadIo, base: string, opts: { signal?: AbortSign
   }
 }
 
-/** The complete models in the cache, by base URL. */
+/** Checks the stored file (what a later load will read) against its pinned sha256. */
+async function verify(cache: Cache, fileUrl: string, file: string, sha256: string): Promise<void> {
+  const subtle = globalThis.crypto?.subtle;
+  if (!subtle) throw new AppError('backend-unavailable', `${file} can't be checked here (no crypto.subtle: open the app over https or on localhost), so it was not kept.`, { file });
+  const res = await cache.match(fileUrl);
+  if (!res) throw new AppError('storage-error', `${file} was not found in storage right after it was saved.`, { file });
+  const digest = new Uint8Array(await subtle.digest('SHA-256', await res.arrayBuffer()));
+  const actual = [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
+  if (actual !== sha256.toLowerCase()) {
+    throw new AppError('checksum-mismatch', `${file} is not the pinned file (sha256 ${actual.slice(0, 12)}…, expected ${sha256.slice(0, 12)}…); nothing of it was kept.`, { file, expected: sha256, actual });
+  }
+}
+
+/** The complete models in the cache. */
 export async function listDownloaded(io: Pick<DownloadIo, 'caches'>): Promise<DownloadedModel[]> {
   const cache = await io.caches.open(MODEL_CACHE);
   const out: DownloadedModel[] = [];
@@ -129,9 +163,11 @@ export async function listDownloaded(io: Pick<DownloadIo, 'caches'>): Promise<Do
   return out;
 }
 
-export async function deleteModel(io: Pick<DownloadIo, 'caches'>, base: string): Promise<void> {
+/** Removes every file of the model at `base` (or only its GGUF file and marker, with `gguf`). */
+export async function deleteModel(io: Pick<DownloadIo, 'caches'>, base: string, gguf?: string): Promise<void> {
   const cache = await io.caches.open(MODEL_CACHE);
-  for (const req of await cache.keys()) if (req.url.startsWith(base)) await cache.delete(req);
+  const key = modelKey(base, gguf);
+  for (const req of await cache.keys()) if (req.url.startsWith(key)) await cache.delete(req);
 }
 
 /**
