@@ -62,7 +62,8 @@ export function parseConfig(json: unknown): ModelConfig {
     ropeTheta: typeof c.rope_theta === 'number' ? c.rope_theta : 10000,
     normEps: typeof c.rms_norm_eps === 'number' ? c.rms_norm_eps : 1e-6,
     maxSeqLen: int(c, 'max_position_embeddings', 2048),
-    tiedEmbeddings: c.tie_word_embeddings !== false,
+    // LlamaConfig and Qwen2Config default to untied: a config that doesn't say has its own lm_head.
+    tiedEmbeddings: c.tie_word_embeddings === true,
     attnBias: arch === 'Qwen2ForCausalLM' || c.attention_bias === true,
     bosTokenId: typeof c.bos_token_id === 'number' ? c.bos_token_id : null,
     eosTokenIds: Array.isArray(eos) ? eos.filter((x): x is number => typeof x === 'number') : typeof eos === 'number' ? [eos] : [],

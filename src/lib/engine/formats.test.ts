@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { worldDir } from '../../../training/world-dir';
 import { AppError, isAppError } from '../errors';
+import { CrayonEngine } from './engine';
 import { loadCheckpoint } from './loader';
 import type { FileSource } from './sources';
 import { fsSource } from './testing/fs-source';
@@ -66,9 +67,11 @@ describe('safetensors reader', () => {
 describe('model config', () => {
   const llama = { architectures: ['LlamaForCausalLM'], hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 100, max_position_embeddings: 128 };
 
-  it('reads a Llama config with defaults', () => {
+  it('reads a Llama config with Hugging Face\'s defaults (untied embeddings unless it says tied)', () => {
     const c = parseConfig(llama);
-    expect(c).toMatchObject({ dim: 64, headDim: 16, nKvHeads: 2, tiedEmbeddings: true, attnBias: false, ropeTheta: 10000 });
+    expect(c).toMatchObject({ dim: 64, headDim: 16, nKvHeads: 2, tiedEmbeddings: false, attnBias: false, ropeTheta: 10000 });
+    expect(parseConfig({ ...llama, tie_word_embeddings: true }).tiedEmbeddings).toBe(true);
+    expect(parseConfig({ ...llama, architectures: ['Qwen2ForCausalLM'] }).tiedEmbeddings).toBe(false);
   });
 
   it('names the architecture it cannot run', () => {
@@ -123,5 +126,33 @@ describe('checkpoint loading over a network that drops', () => {
   it('fails with a network error when a required file cannot be fetched', async () => {
     const err = await loadCheckpoint(offline(['model.safetensors'])).catch((e) => e);
     expect(isAppError(err) && err.code).toBe('network');
+  });
+});
+
+describe('weights that load but can\'t run', () => {
+  const world = worldDir();
+
+  it('a NaN or an infinity in a tensor is a typed error naming the tensor, before any logit is computed', async () => {
+    for (const bad of [NaN, Infinity, -Infinity]) {
+      const ckpt = await loadCheckpoint(fsSource(`${world}/device`));
+      const name = 'model.layers.1.mlp.up_proj.weight';
+      const t = ckpt.tensors.get(name)!;
+      ckpt.tensors.set(name, { ...t, read: () => Object.assign(t.read(), { 17: bad }) });
+      const err = await CrayonEngine.create(ckpt, { backend: 'cpu' }).catch((e: AppError) => e);
+      expect(err).toMatchObject({ code: 'bad-format', details: { tensor: name, index: 17 } });
+      expect((err as AppError).message).toContain(String(bad));
+    }
+  });
+
+  it('a config that does not say tie_word_embeddings needs its own lm_head, as in Hugging Face', async () => {
+    const disk = fsSource(`${world}/device`);
+    const untold: FileSource = async (name, opts) => {
+      const bytes = await disk(name, opts);
+      if (name !== 'config.json' || !bytes) return bytes;
+      const { tie_word_embeddings: _, ...cfg } = JSON.parse(new TextDecoder().decode(bytes));
+      return new TextEncoder().encode(JSON.stringify(cfg));
+    };
+    const err = await CrayonEngine.create(await loadCheckpoint(untold), { backend: 'cpu' }).catch((e: AppError) => e);
+    expect(err).toMatchObject({ code: 'missing-file', details: { tensor: 'lm_head.weight' } });
   });
 });

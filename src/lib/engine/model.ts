@@ -59,7 +59,7 @@ export function buildWeights(cfg: ModelConfig, get: (name: string) => { shape: n
     if (t.shape.join(',') !== want.join(',')) {
       throw new AppError('shape-mismatch', `Tensor "${name}" has shape [${t.shape.join(', ')}] but the config needs [${want.join(', ')}].`, { tensor: name });
     }
-    return t.data();
+    return finite(name, t.data());
   };
   const layers: LayerWeights[] = [];
   for (let l = 0; l < cfg.nLayers; l++) {
@@ -75,6 +75,19 @@ export function buildWeights(cfg: ModelConfig, get: (name: string) => { shape: n
   }
   const embed = take('model.embed_tokens.weight');
   return { embed, layers, norm: take('model.norm.weight'), head: cfg.tiedEmbeddings ? embed : take('lm_head.weight') };
+}
+
+/**
+ * The tensor itself when every value is finite; a NaN or an infinity (a damaged or badly converted
+ * checkpoint) would make every logit NaN, so it is a typed error naming the tensor. One multiply-add per
+ * value: NaN and ±Infinity times 0 are NaN, and any NaN makes the sum NaN.
+ */
+function finite(name: string, w: Float32Array): Float32Array {
+  let s = 0;
+  for (let i = 0; i < w.length; i++) s += w[i] * 0;
+  if (s === 0) return w;
+  const at = w.findIndex((v) => !Number.isFinite(v));
+  throw new AppError('bad-format', `Tensor "${name}" holds ${w[at]} at index ${at}: the checkpoint is damaged or was converted wrongly.`, { tensor: name, index: at });
 }
 
 /** Every weight tensor once (the embedding once when the head is tied to it). */
