@@ -61,3 +61,41 @@ describe('the embedder feature under a session blend', () => {
     expect(await e.embed(texts)).toEqual(plain);
   });
 });
+
+describe('blend changes interleaved with requests', () => {
+  // A session blend set while a request ran used to apply at once (the rest of that request ran under it),
+  // and the request's cleanup then put back the blend it had started with: after setBlend(B) the engine ran
+  // with no blend at all. Changes now wait in the request queue.
+  it('a setBlend during a request with its own blend leaves that request alone and holds after it', async () => {
+    const a: Blend = { mode: 'delta', weights: { [ids[0]]: 1 } };
+    const b: Blend = { mode: 'delta', weights: { [ids[1]]: 0.5, [ids[2]]: 0.5 } };
+    const req = { ...prompt, maxTokens: 6, temperature: 0, ignoreEos: true, blend: a };
+    const tokenIds = e.tokenizer.encode(e.tokenizer.chat(prompt.messages));
+    await e.setBlend(b);
+    const underB = await e.logitsFor(tokenIds);
+    await e.setBlend(null);
+    const base = await e.logitsFor(tokenIds);
+    const alone = await e.generate(req);
+
+    let change: Promise<void> | null = null;
+    const during = await e.generate(req, { onToken: () => void (change ??= e.setBlend(b)) });
+    await change;
+    expect(change).not.toBeNull();
+    expect(during.logprobs).toEqual(alone.logprobs);
+    expect(await e.logitsFor(tokenIds)).toEqual(underB);
+    expect(underB).not.toEqual(base);
+    await e.setBlend(null);
+  });
+
+  it('an adapter removed during a request is removed only after it', async () => {
+    const id = ids[3];
+    const req = { ...prompt, maxTokens: 6, temperature: 0, ignoreEos: true, blend: { mode: 'delta', weights: { [id]: 1 } } as Blend };
+    const alone = await e.generate(req);
+    let removal: Promise<void> | null = null;
+    const during = await e.generate(req, { onToken: () => void (removal ??= e.removeAdapter(id)) });
+    await removal;
+    expect(during.logprobs).toEqual(alone.logprobs);
+    await expect(e.generate(req)).rejects.toMatchObject({ code: 'not-loaded' });
+    await e.loadAdapter(id, readAdapterDir(`${world}/device-pool/${pool.adapters[3].path}`));
+  });
+});

@@ -135,7 +135,15 @@ export class CrayonEngine implements Runtime {
 
   // ---- adapters and blends ----
 
-  async loadAdapter(id: string, files: { config: unknown; weights: Uint8Array }): Promise<void> {
+  // Adapters and the session blend change only between requests: each change waits in the request queue,
+  // so a request runs under one set of weights from its first token to its last, and the change is not lost
+  // when the request puts its own blend back.
+
+  loadAdapter(id: string, files: { config: unknown; weights: Uint8Array }): Promise<void> {
+    return this.serial(async () => this.loadAdapterNow(id, files));
+  }
+
+  private loadAdapterNow(id: string, files: { config: unknown; weights: Uint8Array }): void {
     if (this.adapters.has(id)) throw new AppError('invalid-argument', `An adapter named "${id}" is already loaded.`);
     const adapter = parseAdapter(id, files.config, files.weights, this.cfg);
     this.adapters.set(id, adapter);
@@ -146,7 +154,11 @@ export class CrayonEngine implements Runtime {
     this.plan(this.blend);
   }
 
-  async removeAdapter(id: string): Promise<void> {
+  removeAdapter(id: string): Promise<void> {
+    return this.serial(async () => this.removeAdapterNow(id));
+  }
+
+  private removeAdapterNow(id: string): void {
     if (!this.adapters.has(id)) throw new AppError('not-loaded', `Adapter "${id}" is not loaded.`);
     if (this.merged) this.unmerge();
     for (const L of this.weights.layers) {
@@ -163,11 +175,12 @@ export class CrayonEngine implements Runtime {
     this.plan(this.blend);
   }
 
-  /** The session's blend. Delta and factor blends switch in well under a millisecond; merged re-bakes the weights. */
-  async setBlend(blend: Blend | null): Promise<void> {
-    this.setBlendSync(blend);
+  /** The session's blend, from the next request on. Delta and factor blends switch in well under a millisecond; merged re-bakes the weights. */
+  setBlend(blend: Blend | null): Promise<void> {
+    return this.serial(async () => this.setBlendSync(blend));
   }
 
+  /** setBlend at once, for callers that know no request is running (tests, benchmarks). */
   setBlendSync(blend: Blend | null): void {
     if (blend) checkBlend(blend, this.adapters);
     this.blend = blend;
@@ -196,15 +209,19 @@ export class CrayonEngine implements Runtime {
     this.unmergedQ0 = null;
   }
 
-  /** Runs `fn` after the requests before it, under its own blend, then restores the session's. */
-  private withBlend<T>(blend: Blend | null | undefined, fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(() => this.runWithBlend(blend, fn));
+  /** Runs `fn` after everything queued before it. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn);
     this.queue = run.catch(() => undefined);
     return run;
   }
 
+  /** Runs `fn` after the requests before it, under its own blend, then restores the session's. */
+  private withBlend<T>(blend: Blend | null | undefined, fn: () => Promise<T>): Promise<T> {
+    return this.serial(() => this.runWithBlend(blend, fn));
+  }
+
   private async runWithBlend<T>(blend: Blend | null | undefined, fn: () => Promise<T>): Promise<T> {
-    const session = this.blend;
     try {
       if (blend !== undefined) {
         if (blend?.mode === 'merged') throw new AppError('invalid-argument', 'A merged blend is a session setting (setBlend), not a per-request one.');
@@ -213,7 +230,7 @@ export class CrayonEngine implements Runtime {
       }
       return await fn();
     } finally {
-      if (blend !== undefined) this.plan(session);
+      if (blend !== undefined) this.plan(this.blend);
     }
   }
 
