@@ -100,6 +100,61 @@ describe('PEFT adapters', () => {
     expect(parseAdapter('x', { ...cfg, use_rslora: true }, weights([2, 8], [8, 2]), base).config.scale).toBeCloseTo(4 / Math.SQRT2);
   });
 
+  describe('PEFT\'s module selection and per-module ranks', () => {
+    const base2 = parseConfig({ architectures: ['LlamaForCausalLM'], hidden_size: 8, intermediate_size: 16, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, vocab_size: 10 });
+    /** LoRA tensors for (layer, target, rank) triples, filled with 1s. */
+    const tensors = (...mods: [number, 'q_proj' | 'v_proj' | 'down_proj', number][]) =>
+      writeSafetensors(Object.fromEntries(mods.flatMap(([l, t, r]) => {
+        const [out, inp] = t === 'down_proj' ? [8, 16] : t === 'v_proj' ? [4, 8] : [8, 8];
+        const k = `base_model.model.model.layers.${l}.${t === 'down_proj' ? 'mlp' : 'self_attn'}.${t}`;
+        return [[`${k}.lora_A.weight`, { shape: [r, inp], data: new Float32Array(r * inp).fill(1) }], [`${k}.lora_B.weight`, { shape: [out, r], data: new Float32Array(out * r).fill(1) }]];
+      })));
+    const all = tensors([0, 'q_proj', 2], [0, 'v_proj', 2], [1, 'q_proj', 2], [1, 'v_proj', 2]);
+
+    it('leaves out (and lists) the tensors of modules target_modules, exclude_modules or layers_to_transform leave out', () => {
+      const onlyQ = parseAdapter('x', { ...cfg, target_modules: ['q_proj'] }, all, base2);
+      expect([...onlyQ.parts.keys()].sort()).toEqual(['0.q_proj', '1.q_proj']);
+      expect(onlyQ.ignored).toHaveLength(4);
+      expect([...parseAdapter('x', { ...cfg, target_modules: ['q_proj', 'v_proj'], layers_to_transform: 1 }, all, base2).parts.keys()].sort()).toEqual(['1.q_proj', '1.v_proj']);
+      expect([...parseAdapter('x', { ...cfg, target_modules: ['q_proj', 'v_proj'], exclude_modules: ['model.layers.0.self_attn.v_proj'] }, all, base2).parts.keys()].sort()).toEqual(['0.q_proj', '1.q_proj', '1.v_proj']);
+      // A string is one regular expression over the whole module name (PEFT's re.fullmatch); 'all-linear' is every projection.
+      expect([...parseAdapter('x', { ...cfg, target_modules: '.*\\.1\\..*(q|v)_proj' }, all, base2).parts.keys()].sort()).toEqual(['1.q_proj', '1.v_proj']);
+      expect(parseAdapter('x', { ...cfg, target_modules: 'all-linear' }, all, base2).parts.size).toBe(4);
+    });
+
+    it('takes each module\'s rank and alpha from rank_pattern and alpha_pattern, by full name or name suffix', () => {
+      const mixed = tensors([0, 'q_proj', 4], [0, 'v_proj', 2], [1, 'q_proj', 4], [1, 'down_proj', 2]);
+      const a = parseAdapter('x', { ...cfg, target_modules: ['q_proj', 'v_proj', 'down_proj'], rank_pattern: { q_proj: 4 }, alpha_pattern: { 'model.layers.1.mlp.down_proj': 8 } }, mixed, base2);
+      expect(a.parts.get('0.q_proj')).toMatchObject({ r: 4, scale: 1 }); // alpha 4 / r 4
+      expect(a.parts.get('0.v_proj')).toMatchObject({ r: 2, scale: 2 });
+      expect(a.parts.get('1.down_proj')).toMatchObject({ r: 2, scale: 4 }); // alpha 8 / r 2
+      // Without rank_pattern the rank-4 tensors don't fit the config: a typed error, not a silent misread.
+      expect(codeOf(() => parseAdapter('x', { ...cfg, target_modules: ['q_proj', 'v_proj', 'down_proj'] }, mixed, base2))).toBe('incompatible-adapter');
+    });
+
+    it('reads fan_in_fan_out as PEFT does for nn.Linear (reset to false), and rejects what it can\'t apply, naming the field', () => {
+      const plain = parseAdapter('x', { ...cfg, target_modules: ['q_proj'] }, all, base2);
+      const fifo = parseAdapter('x', { ...cfg, target_modules: ['q_proj'], fan_in_fan_out: true }, all, base2);
+      expect([...fifo.parts.values()]).toEqual([...plain.parts.values()]);
+      const fieldOf = (extra: object) => {
+        try {
+          parseAdapter('x', { ...cfg, ...extra }, all, base2);
+        } catch (e) {
+          return (e as AppError).code === 'incompatible-adapter' ? (e as AppError).details?.field : 'wrong code';
+        }
+        return 'accepted';
+      };
+      expect(fieldOf({ use_dora: true })).toBe('use_dora');
+      expect(fieldOf({ bias: 'all' })).toBe('bias');
+      expect(fieldOf({ lora_bias: true })).toBe('lora_bias');
+      expect(fieldOf({ modules_to_save: ['lm_head'] })).toBe('modules_to_save');
+      expect(fieldOf({ layers_to_transform: [0], layers_pattern: 'h' })).toBe('layers_pattern');
+      expect(fieldOf({ rank_pattern: { q_proj: 0 } })).toBe('rank_pattern');
+      expect(fieldOf({ target_modules: ['c_attn'] })).toBe('target_modules');
+      expect(fieldOf({ bias: 'none', use_dora: false, modules_to_save: null })).toBe('accepted');
+    });
+  });
+
   it('explains a rank or shape that does not fit the base model', () => {
     expect(() => parseAdapter('x', cfg, weights([2, 16], [8, 2]), base)).toThrow(/lora_A of shape \[2, 16\], expected \[2, 8\]/);
     expect(() => parseAdapter('x', { ...cfg, r: 4 }, weights([2, 8], [8, 2]), base)).toThrow(/rank 4/);

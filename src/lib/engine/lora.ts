@@ -19,11 +19,22 @@ export interface Blend {
 }
 
 export interface AdapterConfig {
+  /** The rank, alpha and scale of modules that rank_pattern and alpha_pattern don't name. */
   r: number;
   loraAlpha: number;
+  /** The projections target_modules reaches (in at least one layer). */
   targetModules: Target[];
   useRslora: boolean;
   scale: number;
+  /** PEFT's module selection and per-module ranks and alphas, as moduleConfig reads them. */
+  select: {
+    /** A list of module names or name suffixes, or one regular expression matched against the whole name. */
+    targets: string[] | RegExp;
+    exclude: string[] | RegExp | null;
+    layers: number[] | null;
+    rankPattern: Record<string, number>;
+    alphaPattern: Record<string, number>;
+  };
 }
 
 /** One adapter's factors for one projection of one layer. */
@@ -42,26 +53,108 @@ export interface Adapter {
   /** Keyed `${layer}.${target}`. */
   parts: Map<string, LoraPart>;
   bytes: number;
+  /** Tensors in the file for modules the config leaves out, which PEFT would not load either. */
+  ignored: string[];
 }
 
 const PEFT_KEY = /^base_model\.model\.model\.layers\.(\d+)\.(self_attn|mlp)\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)\.lora_(A|B)(?:\.default)?\.weight$/;
 
+/** adapter_config.json fields that change what an adapter computes in ways the engine does not implement. */
+const UNSUPPORTED: [field: string, isSet: (v: unknown) => boolean, why: string][] = [
+  ['use_dora', (v) => v === true, 'is a DoRA adapter (use_dora), which the engine does not run'],
+  ['bias', (v) => v !== undefined && v !== null && v !== 'none', 'trains biases (bias is not "none"), which the engine does not apply'],
+  ['lora_bias', (v) => v === true, 'has a bias on lora_B (lora_bias), which the engine does not apply'],
+  ['modules_to_save', (v) => Array.isArray(v) && v.length > 0, 'replaces whole modules (modules_to_save), which the engine does not load'],
+  ['layer_replication', (v) => v !== undefined && v !== null, 'duplicates layers (layer_replication), which the engine does not do'],
+];
+
+/** Layers searched for the projections a target_modules pattern reaches, before the base model is known. */
+const MAX_LAYERS = 256;
+
 export function parseAdapterConfig(json: unknown, id: string): AdapterConfig {
   const c = (json && typeof json === 'object' ? json : null) as Record<string, unknown> | null;
-  const bad = (why: string) => new AppError('incompatible-adapter', `Adapter "${id}": adapter_config.json ${why}.`, { adapter: id });
+  const bad = (why: string, field?: string) => new AppError('incompatible-adapter', `Adapter "${id}": adapter_config.json ${why}.`, { adapter: id, field });
   if (!c) throw bad('is not a JSON object');
-  if (c.peft_type !== undefined && c.peft_type !== 'LORA') throw bad(`is a ${String(c.peft_type)} adapter; only LORA is supported`);
+  if (c.peft_type !== undefined && c.peft_type !== 'LORA') throw bad(`is a ${String(c.peft_type)} adapter; only LORA is supported`, 'peft_type');
+  for (const [field, isSet, why] of UNSUPPORTED) if (isSet(c[field])) throw bad(why, field);
   const r = c.r;
-  if (typeof r !== 'number' || !Number.isInteger(r) || r <= 0 || r > 1024) throw bad(`has an invalid rank r=${JSON.stringify(r)}`);
+  if (typeof r !== 'number' || !Number.isInteger(r) || r <= 0 || r > 1024) throw bad(`has an invalid rank r=${JSON.stringify(r)}`, 'r');
   const alpha = c.lora_alpha ?? r;
-  if (typeof alpha !== 'number' || !Number.isFinite(alpha)) throw bad(`has an invalid lora_alpha ${JSON.stringify(alpha)}`);
-  let targets = c.target_modules;
-  if (typeof targets === 'string') targets = [targets];
-  if (!Array.isArray(targets) || targets.length === 0) throw bad('names no target_modules');
-  const unknown = targets.filter((t) => !TARGETS.includes(t as Target));
-  if (unknown.length) throw bad(`targets modules the engine does not have: ${unknown.join(', ')}`);
+  if (typeof alpha !== 'number' || !Number.isFinite(alpha)) throw bad(`has an invalid lora_alpha ${JSON.stringify(alpha)}`, 'lora_alpha');
+  const names = (field: string, v: unknown, allowEmpty: boolean): string[] | RegExp | null => {
+    if (v === undefined || v === null) return allowEmpty ? null : (() => { throw bad(`names no ${field}`, field); })();
+    if (v === 'all-linear') return [...TARGETS];
+    if (typeof v === 'string') {
+      try {
+        return new RegExp(`^(?:${v})$`); // PEFT: re.fullmatch on the module's name
+      } catch {
+        throw bad(`has a ${field} pattern that is not a valid regular expression`, field);
+      }
+    }
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string') || (!allowEmpty && v.length === 0)) throw bad(`has an invalid ${field}`, field);
+    return v as string[];
+  };
+  const targets = names('target_modules', c.target_modules, false)!;
+  const exclude = names('exclude_modules', c.exclude_modules, true);
+  let layers: number[] | null = null;
+  if (c.layers_to_transform !== undefined && c.layers_to_transform !== null) {
+    const l = typeof c.layers_to_transform === 'number' ? [c.layers_to_transform] : c.layers_to_transform;
+    if (!Array.isArray(l) || !l.every((x) => Number.isInteger(x) && x >= 0)) throw bad('has an invalid layers_to_transform', 'layers_to_transform');
+    const pattern = c.layers_pattern;
+    if (pattern !== undefined && pattern !== null && pattern !== 'layers' && !(Array.isArray(pattern) && pattern.includes('layers'))) {
+      throw bad(`looks for layers under ${JSON.stringify(pattern)} (layers_pattern); a Llama-family model keeps them under "layers"`, 'layers_pattern');
+    }
+    layers = l as number[];
+  }
+  const pattern = (field: string): Record<string, number> => {
+    const v = c[field] ?? {};
+    if (typeof v !== 'object' || Array.isArray(v) || !Object.values(v as object).every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0)) throw bad(`has an invalid ${field}`, field);
+    return v as Record<string, number>;
+  };
+  const rankPattern = pattern('rank_pattern');
+  const alphaPattern = pattern('alpha_pattern');
+  for (const [k, rk] of Object.entries(rankPattern)) if (!Number.isInteger(rk) || rk > 1024) throw bad(`gives "${k}" an invalid rank ${rk} (rank_pattern)`, 'rank_pattern');
   const useRslora = c.use_rslora === true;
-  return { r, loraAlpha: alpha, targetModules: targets as Target[], useRslora, scale: useRslora ? alpha / Math.sqrt(r) : alpha / r };
+  // fan_in_fan_out is left alone: for torch.nn.Linear (every projection here) PEFT resets it to false.
+  const config: AdapterConfig = { r, loraAlpha: alpha, targetModules: [], useRslora, scale: useRslora ? alpha / Math.sqrt(r) : alpha / r, select: { targets, exclude, layers, rankPattern, alphaPattern } };
+  // Which projections it reaches in some layer (a regular expression may name layers): for display and the check below.
+  const someLayers = layers ?? Array.from({ length: MAX_LAYERS }, (_, l) => l);
+  config.targetModules = TARGETS.filter((t) => someLayers.some((l) => moduleConfig(config, l, t)));
+  if (config.targetModules.length === 0) throw bad('targets no projection of a Llama-family model (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)', 'target_modules');
+  return config;
+}
+
+/** A module's name in the base model, as PEFT matches it: model.layers.3.self_attn.q_proj */
+export function moduleName(layer: number, t: Target): string {
+  return `model.layers.${layer}.${ATTENTION.has(t) ? 'self_attn' : 'mlp'}.${t}`;
+}
+const ATTENTION = new Set<Target>(['q_proj', 'k_proj', 'v_proj', 'o_proj']);
+
+function matches(sel: string[] | RegExp, name: string): boolean {
+  return sel instanceof RegExp ? sel.test(name) : sel.some((k) => name === k || name.endsWith(`.${k}`));
+}
+
+/** PEFT's lookup in rank_pattern / alpha_pattern: the module's own name, else the first key that matches its end. */
+function patternValue(p: Record<string, number>, name: string): number | undefined {
+  if (name in p) return p[name];
+  const key = Object.keys(p).find((k) => {
+    try {
+      return new RegExp(`(^|.*\\.)${k}$`).test(name);
+    } catch {
+      return false;
+    }
+  });
+  return key === undefined ? undefined : p[key];
+}
+
+/** The rank, alpha and scale PEFT gives one projection of one layer, or null when PEFT would not inject a LoRA there. */
+export function moduleConfig(c: AdapterConfig, layer: number, t: Target): { r: number; alpha: number; scale: number } | null {
+  const name = moduleName(layer, t);
+  const { targets, exclude, layers, rankPattern, alphaPattern } = c.select;
+  if (!matches(targets, name) || (exclude && matches(exclude, name)) || (layers && !layers.includes(layer))) return null;
+  const r = patternValue(rankPattern, name) ?? c.r;
+  const alpha = patternValue(alphaPattern, name) ?? c.loraAlpha;
+  return { r, alpha, scale: c.useRslora ? alpha / Math.sqrt(r) : alpha / r };
 }
 
 /** [out, in] of a projection. */
@@ -79,17 +172,24 @@ export function parseAdapter(id: string, configJson: unknown, weights: Uint8Arra
   const file = weights instanceof Uint8Array ? parseSafetensors(weights, `${id}/adapter_model.safetensors`) : weights;
   const bad = (why: string, extra: Record<string, unknown> = {}) => new AppError('incompatible-adapter', `Adapter "${id}": ${why}.`, { adapter: id, ...extra });
   const halves = new Map<string, { a?: string; b?: string }>();
+  const ignored: string[] = [];
   for (const key of file.tensors.keys()) {
     const m = PEFT_KEY.exec(key);
     if (!m) throw bad(`tensor "${key}" is not a LoRA weight of a Llama-family projection`, { tensor: key });
     const layer = Number(m[1]);
     if (layer >= base.nLayers) throw bad(`tensor "${key}" is for layer ${layer}, but the base model has ${base.nLayers} layers`, { tensor: key });
     const slot = `${layer}.${m[3]}`;
+    // Tensors of modules PEFT would not inject (target_modules, exclude_modules, layers_to_transform) are
+    // not loaded by PEFT either: they are skipped, and counted.
+    if (!moduleConfig(config, layer, m[3] as Target)) {
+      ignored.push(key);
+      continue;
+    }
     const h = halves.get(slot) ?? {};
     h[m[4] === 'A' ? 'a' : 'b'] = key;
     halves.set(slot, h);
   }
-  if (halves.size === 0) throw bad('has no LoRA tensors');
+  if (halves.size === 0) throw bad(ignored.length ? `has LoRA tensors only for modules its target_modules / layers_to_transform leave out (${ignored.length})` : 'has no LoRA tensors');
   const parts = new Map<string, LoraPart>();
   let bytes = 0;
   for (const [slot, h] of halves) {
@@ -98,7 +198,7 @@ export function parseAdapter(id: string, configJson: unknown, weights: Uint8Arra
     const [out, inp] = projShape(base, target);
     const ta = file.tensors.get(h.a)!;
     const tb = file.tensors.get(h.b)!;
-    const r = config.r;
+    const { r, scale } = moduleConfig(config, Number(slot.split('.')[0]), target)!;
     if (ta.shape.length !== 2 || ta.shape[0] !== r || ta.shape[1] !== inp) {
       throw bad(`${target} in layer ${slot.split('.')[0]} has lora_A of shape [${ta.shape.join(', ')}], expected [${r}, ${inp}] (rank ${r}, input ${inp})`, { tensor: h.a });
     }
@@ -110,10 +210,10 @@ export function parseAdapter(id: string, configJson: unknown, weights: Uint8Arra
     if (!a.every(Number.isFinite) || !b.every(Number.isFinite)) throw bad(`${target} in layer ${slot.split('.')[0]} has non-finite values`);
     const bt = new Float32Array(b.length);
     for (let o = 0; o < out; o++) for (let k = 0; k < r; k++) bt[k * out + o] = b[o * r + k];
-    parts.set(slot, { adapterId: id, r, scale: config.scale, a, bt });
+    parts.set(slot, { adapterId: id, r, scale, a, bt });
     bytes += (a.length + bt.length) * 4;
   }
-  return { id, config, parts, bytes };
+  return { id, config, parts, bytes, ignored };
 }
 
 /** Parts' factors stacked into one low-rank product: A [R, inp] and B transposed [R, out], rows stacked. */
@@ -301,14 +401,15 @@ function addTransposed(y: Float32Array, bt: Float32Array, u: Float32Array, r: nu
 
 export function checkBlend(blend: Blend, loaded: Map<string, Adapter>): void {
   if (!['delta', 'factor', 'merged'].includes(blend.mode)) throw new AppError('invalid-argument', `Unknown blend mode "${String(blend.mode)}".`);
-  const ranks = new Set<number>();
+  const ranks = new Map<string, Set<number>>(); // by projection: a factor blend sums A's (and B's) of one shape
   for (const [id, w] of Object.entries(blend.weights)) {
     if (!Number.isFinite(w)) throw new AppError('invalid-argument', `Blend weight for "${id}" is not a finite number.`);
     const a = loaded.get(id);
     if (!a) throw new AppError('not-loaded', `Adapter "${id}" is not loaded.`, { adapter: id });
-    if (w !== 0) ranks.add(a.config.r);
+    if (w !== 0) for (const [slot, p] of a.parts) ranks.set(slot, (ranks.get(slot) ?? new Set()).add(p.r));
   }
-  if (blend.mode === 'factor' && ranks.size > 1) {
-    throw new AppError('invalid-argument', `A factor blend needs adapters of one rank; these have ranks ${[...ranks].join(', ')}.`);
+  const mixed = [...ranks].find(([, rs]) => rs.size > 1);
+  if (blend.mode === 'factor' && mixed) {
+    throw new AppError('invalid-argument', `A factor blend needs adapters of one rank; at ${mixed[0].replace('.', ' ')} these have ranks ${[...mixed[1]].join(', ')}.`);
   }
 }

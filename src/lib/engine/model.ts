@@ -5,7 +5,7 @@
 // and logits. Every projection carries a LoraSlot for run-time blends.
 import { AppError } from '../errors';
 import { expectedShapes, type ModelConfig } from './config';
-import { LoraSlot, projShape, TARGETS, type Target } from './lora';
+import { LoraSlot, moduleName, projShape, TARGETS, type Target } from './lora';
 import { matvec } from './ops';
 
 export { matvec };
@@ -66,10 +66,9 @@ export function buildWeights(cfg: ModelConfig, get: (name: string) => { shape: n
     const p = `model.layers.${l}`;
     const proj = {} as Record<Target, Linear>;
     for (const t of TARGETS) {
-      const part = t.endsWith('_proj') && 'qkvo'.includes(t[0]) ? 'self_attn' : 'mlp';
       const [out, inp] = projShape(cfg, t);
       const hasBias = cfg.attnBias && (t === 'q_proj' || t === 'k_proj' || t === 'v_proj');
-      proj[t] = { w: take(`${p}.${part}.${t}.weight`), out, inp, bias: hasBias ? take(`${p}.${part}.${t}.bias`) : null, lora: new LoraSlot(out, inp) };
+      proj[t] = { w: take(`${moduleName(l, t)}.weight`), out, inp, bias: hasBias ? take(`${moduleName(l, t)}.bias`) : null, lora: new LoraSlot(out, inp) };
     }
     layers.push({ attnNorm: take(`${p}.input_layernorm.weight`), ffnNorm: take(`${p}.post_attention_layernorm.weight`), proj });
   }
