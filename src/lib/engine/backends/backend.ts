@@ -2,8 +2,6 @@
 // KV cache kept by the backend) and give back the next-token logits when asked,
 // and follow changes of adapters, blends and merged weights. Two backends:
 // cpu.ts, the reference, and webgpu.ts (WGSL; weights in f32, f16 or bf16).
-import type { ModelConfig } from '../config';
-import type { Weights } from '../model';
 
 export interface Backend {
   readonly name: 'cpu' | 'webgpu';
@@ -19,5 +17,3 @@ export interface Backend {
   syncWeights(): void;
   dispose(): void;
 }
-
-export type BackendFactory = (cfg: ModelConfig, weights: Weights, contextLength: number) => Promise<Backend>;

@@ -33,8 +33,15 @@ export const ROW_LANES = 16;
 /** Rows one workgroup computes: dispatch ceil(rows / rowsPerWorkgroup) workgroups. */
 export const rowsPerWorkgroup = (layout: MatvecLayout): number => (layout === 'row' ? 64 : 64 / ROW_LANES);
 
+/** Dims.flags bits of the mat-vec kernels: what `finish` does with vecArg[r] after the dot product. */
+export const MATVEC_ADD_BIAS = 1;
+export const MATVEC_SCALE = 4;
+/** Dims.op of the elementwise kernel. */
+export const EW_ADD = 0;
+export const EW_SILU_MUL = 1;
+
 /**
- * y[r] = sum_i W[r, i] x[i], then: +bias[r] (flag 1), *scale[r] (flag 4).
+ * y[r] = sum_i W[r, i] x[i], then: +bias[r] (MATVEC_ADD_BIAS), *scale[r] (MATVEC_SCALE).
  * W [rows, cols] row-major in `format`, cols % 4 == 0, 4 weights per load; rows spread by `layout`.
  * With `lora`, the kernel also adds a projection's LoRA term, y[r] += sum_j B[r, j] u[uOffset + j]
  * (B [rows, loraRank] f32; u is the A product, already scaled, maybe shared by several projections;
@@ -62,10 +69,12 @@ ${weightReader(format, 1)}
 @group(0) @binding(3) var<storage, read> vecArg: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 ${loraDecl}
+const ADD_BIAS = ${MATVEC_ADD_BIAS}u;
+const SCALE = ${MATVEC_SCALE}u;
 fn finish(r: u32, sum: f32) {
   var acc = sum;
-  if ((d.flags & 1u) != 0u) { acc += vecArg[r]; }
-  if ((d.flags & 4u) != 0u) { acc *= vecArg[r]; }
+  if ((d.flags & ADD_BIAS) != 0u) { acc += vecArg[r]; }
+  if ((d.flags & SCALE) != 0u) { acc *= vecArg[r]; }
   y[r] = acc;
 }`;
   if (layout === 'row') {
@@ -249,9 +258,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   }
 }`;
 
-/** x += y (flag 0) or a = silu(a) * b (flag 1), elementwise over n. */
+/** x += y (EW_ADD) or x = silu(x) * y (EW_SILU_MUL), elementwise over n. */
 export const ELEMENTWISE = /* wgsl */ `
 struct Dims { n: u32, op: u32, a: u32, b: u32 }
+const ADD = ${EW_ADD}u;
 @group(0) @binding(0) var<uniform> d: Dims;
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
 @group(0) @binding(2) var<storage, read> y: array<f32>;
@@ -259,5 +269,5 @@ struct Dims { n: u32, op: u32, a: u32, b: u32 }
 fn main(@builtin(global_invocation_id) g: vec3u) {
   let i = g.x;
   if (i >= d.n) { return; }
-  if (d.op == 0u) { x[i] = x[i] + y[i]; } else { let a = x[i]; x[i] = a / (1.0 + exp(-a)) * y[i]; }
+  if (d.op == ADD) { x[i] = x[i] + y[i]; } else { let a = x[i]; x[i] = a / (1.0 + exp(-a)) * y[i]; }
 }`;

@@ -15,7 +15,7 @@ import { packHalf } from '../half';
 import { TARGETS, type Target } from '../lora';
 import { ropeTables, type Linear, type Weights } from '../model';
 import type { Backend } from './backend';
-import { ATTENTION, ELEMENTWISE, embedKernel, matvecKernel, RMSNORM, ROPE, rowsPerWorkgroup, STORE_KV, type MatvecLayout, type WeightFormat } from './kernels';
+import { ATTENTION, ELEMENTWISE, embedKernel, EW_ADD, EW_SILU_MUL, MATVEC_ADD_BIAS, MATVEC_SCALE, matvecKernel, RMSNORM, ROPE, rowsPerWorkgroup, STORE_KV, type MatvecLayout, type WeightFormat } from './kernels';
 
 const S = GPUBufferUsage.STORAGE;
 const CD = GPUBufferUsage.COPY_DST;
@@ -207,10 +207,10 @@ export class WebGpuBackend implements Backend {
   /** The group's shared A product (if any LoRA is active), then each member's y = W x (+bias) (+ B u). */
   private project(grp: GpuGroup, x: GPUBuffer, ys: GPUBuffer[]): Dispatch[] {
     const ds: Dispatch[] = [];
-    if (grp.rows > 0) ds.push(this.dispatch(this.pipes.matvec, [this.dims(grp.rows, grp.inp, 4), grp.a!, x, grp.coef!, grp.u!], this.rowGroups(grp.rows)));
+    if (grp.rows > 0) ds.push(this.dispatch(this.pipes.matvec, [this.dims(grp.rows, grp.inp, MATVEC_SCALE), grp.a!, x, grp.coef!, grp.u!], this.rowGroups(grp.rows)));
     grp.members.forEach((g, i) => {
       const { out, inp } = g.lin;
-      const flags = g.bias ? 1 : 0;
+      const flags = g.bias ? MATVEC_ADD_BIAS : 0;
       ds.push(
         g.rows === 0
           ? this.dispatch(this.pipes.matvecW, [this.dims(out, inp, flags), g.w, x, g.bias ?? this.dummy, ys[i]], this.rowGroups(out))
@@ -240,10 +240,10 @@ export class WebGpuBackend implements Backend {
       prog.push(this.dispatch(this.pipes.rope, [this.uniform([c.nKvHeads, c.headDim, 0, 0]), this.posUniform, B.cos, B.sin, B.k], Math.ceil((kvDim / 2) / 64)));
       prog.push(this.dispatch(this.pipes.storeKv, [this.uniform([kvDim, layerOffset, 0, 0]), this.posUniform, B.k, B.v, B.kc, B.vc], Math.ceil(kvDim / 64)));
       prog.push(this.dispatch(this.pipes.attention, [this.uniform([c.headDim, kvDim, c.nHeads / c.nKvHeads, layerOffset, this.ctx, 1 / Math.sqrt(c.headDim), 0, 0], [5]), this.posUniform, B.q, B.kc, B.vc, B.att, B.xb2], c.nHeads));
-      prog.push(...this.project(o, B.xb2, [B.xb]), ew(0, c.dim, B.x, B.xb));
+      prog.push(...this.project(o, B.xb2, [B.xb]), ew(EW_ADD, c.dim, B.x, B.xb));
       prog.push(norm(B[`ffnNorm${l}`], B.x, B.xb));
-      prog.push(...this.project(gateUp, B.xb, [B.hb, B.hb2]), ew(1, c.hiddenDim, B.hb, B.hb2));
-      prog.push(...this.project(down, B.hb, [B.xb]), ew(0, c.dim, B.x, B.xb));
+      prog.push(...this.project(gateUp, B.xb, [B.hb, B.hb2]), ew(EW_SILU_MUL, c.hiddenDim, B.hb, B.hb2));
+      prog.push(...this.project(down, B.hb, [B.xb]), ew(EW_ADD, c.dim, B.x, B.xb));
     });
     this.program = prog;
     this.head = [norm(B.norm, B.x, B.xb), this.dispatch(this.pipes.matvecW, [this.dims(c.vocabSize, c.dim, 0), B.head, B.xb, this.dummy, B.logits], this.rowGroups(c.vocabSize))];
