@@ -13,6 +13,8 @@ export type ErrorCode =
   | 'unsupported-dtype'
   | 'shape-mismatch' // a tensor's shape disagrees with the config or the base model
   | 'incompatible-adapter' // an adapter does not fit the base model (modules, rank, dims)
+  | 'unknown-model' // a model id that this app does not know (e.g. in an assistant bundle)
+  | 'too-large' // an input over its size limit (an assistant bundle, a widget message)
   // runtime
   | 'context-overflow' // prompt + generation would exceed the model's context
   | 'aborted' // the caller cancelled
