@@ -59,6 +59,37 @@ if (engine) {
   out.push(prov(engine), '');
 }
 
+const real = read('real-model');
+if (real) {
+  const mib = (b: number) => f(b / 2 ** 20, 1);
+  const tok = (s: string) => `\`${JSON.stringify(s).replace(/\|/g, '\\|')}\``;
+  out.push('## Real model (`npm run bench:real` → `bench/results/real-model.json`)', '');
+  out.push(`${real.model.id}: SmolLM2-135M-Instruct from \`${real.model.package}\` (${real.model.params.toLocaleString('en')} parameters, vocabulary ${real.model.vocab.toLocaleString('en')}), loaded by our engine from its GGUF.`, '');
+  out.push(`| next-token logits against PyTorch (f32, on the weights exactly dequantized from the GGUF), ${real.model.prompts} chat prompts | max abs diff | per prompt | ≤ ${real.logits_bound} |`, '|---|---|---|---|');
+  const where: Record<string, string> = { cpu_node: 'CPU, Node', webgpu_node: 'WebGPU (SwiftShader), Node', cpu_chromium: 'CPU, Chromium', webgpu_chromium: 'WebGPU (SwiftShader), Chromium' };
+  for (const [k, name] of Object.entries(where)) {
+    const v = real.logits_max_abs[k] as number;
+    out.push(`| ${name} | ${v.toExponential(1)} | ${(real.logits_max_abs_per_prompt[k] as number[]).map((x) => x.toExponential(1)).join(', ')} | ${mark(v <= real.logits_bound)} |`);
+  }
+  out.push('', `For scale: the same CPU logits against PyTorch on the weights rounded to f16 (the converted Hugging Face folder) differ by up to ${real.logits_max_abs_vs_f16_weights_reference.cpu_node.toExponential(1)}.`, '');
+  const g = real.greedy_agreement_llamacpp;
+  out.push(`Greedy decoding against llama.cpp (node-llama-cpp ${real.versions.llamacpp.node_llama_cpp}, CPU) on the same GGUF: each side decodes ${g.tokens} tokens from the same prompt ids. Agreement is ${g.definition}. llama.cpp quantizes activations to 8 bits in its Q4_1 dot products and our engine computes in f32 on the dequantized weights, so exact agreement is not expected; the table shows how close our own top two logits were where the sides first parted.`, '');
+  out.push('| prompt (last turn) | prompt tokens | agreement | first divergence | ours there | llama.cpp there | our top-1 − top-2 logit | llama.cpp\'s token in our logits | llama.cpp\'s own margin over our token (log-prob) |', '|---|---|---|---|---|---|---|---|---|');
+  for (const p of g.prompts as Json[]) {
+    const at = p.at;
+    const cells = at ? [tok(at.ours.text), tok(at.llamacpp.text), f(at.our_top2_gap, 3), `rank ${at.llamacpp_token_rank_in_ours}, ${f(at.our_gap_to_llamacpp_token, 3)} below our top`, at.llamacpp_gap_to_our_token === null ? 'ours not in its top 5' : f(at.llamacpp_gap_to_our_token, 3)] : ['', '', '', '', ''];
+    out.push(`| ${String(p.prompt).replace(/\|/g, '\\|').replace(/\n/g, ' ')}${p.turns > 1 ? ` (${p.turns} messages)` : ''} | ${p.prompt_tokens} | ${f(p.agreement, 3)} | ${p.first_divergence ?? 'none'} | ${cells.join(' | ')} |`);
+  }
+  out.push('', `Mean agreement: ${f(g.mean, 3)}.`, '');
+  out.push('| load (GGUF bytes in memory → engine ready) | ms |', '|---|---|');
+  out.push(`| CPU, Node (median of ${real.load_ms.cpu_node_runs.length}) | ${f(real.load_ms.cpu_node, 0)} |`);
+  out.push(`| WebGPU (SwiftShader), Node | ${f(real.load_ms.webgpu_node, 0)} |`);
+  out.push(`| CPU, Chromium | ${f(real.load_ms.cpu_chromium, 0)} |`);
+  out.push(`| WebGPU (SwiftShader), Chromium | ${f(real.load_ms.webgpu_chromium, 0)} |`);
+  out.push('', `Memory: the GGUF is ${mib(real.file_bytes)} MiB; the engine widens its quantized weights on load and holds ${mib(real.weight_bytes)} MiB of weights on the CPU (${real.weight_format.cpu}; ${f(real.weight_bytes / real.file_bytes, 2)}× the file), ${mib(real.weight_bytes_by_backend.webgpu_node)} MiB on WebGPU (${real.weight_format.webgpu}).`);
+  out.push('', `${real.method} Chromium ${real.versions.chromium}.`, '', prov(real), '');
+}
+
 const server = read('server');
 if (server) {
   out.push('## Reference server under load (`npm run bench:server` → `bench/results/server.json`)', '');
