@@ -9,6 +9,8 @@ export class HttpError extends Error {
     readonly type: string = 'invalid_request_error',
     readonly param: string | null = null,
     readonly code: string | null = null,
+    /** Seconds, sent as Retry-After (503, 429). */
+    readonly retryAfter = 0,
   ) {
     super(message);
   }
@@ -74,7 +76,7 @@ export function parseChatRequest(body: unknown, limits: { maxTokens: number; max
   if (o.stream !== undefined && typeof o.stream !== 'boolean') throw bad('stream', '"stream" must be a boolean.');
   if (o.logprobs !== undefined && typeof o.logprobs !== 'boolean') throw bad('logprobs', '"logprobs" must be a boolean.');
   const seed = o.seed === undefined || o.seed === null ? null : num(o, 'seed', 0, 0, 2 ** 31 - 1);
-  if (o.customization !== undefined && o.customization !== null && (typeof o.customization !== 'string' || !/^cz-[a-z0-9]{8,40}$/.test(o.customization))) {
+  if (o.customization !== undefined && o.customization !== null && (typeof o.customization !== 'string' || !/^cz-[a-z0-9]{8,64}$/.test(o.customization))) {
     throw bad('customization', '"customization" must be an id returned by POST /v1/customizations.');
   }
   return {
