@@ -15,9 +15,11 @@ const servers: Server[] = [];
 const listen = (s: Server) => new Promise<string>((r) => (servers.push(s), s.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${(s.address() as AddressInfo).port}/v1`))));
 
 let crayon: string;
+let hurried: string; // the reference server with a 1 ms limit per request
 beforeAll(async () => {
   model = await ServerModel.load(`${world}/server`, [loadPool(world)], { maxContexts: 2, sequences: 2, contextSize: 256 });
   crayon = await listen(createCrayonServer(model, { ...DEFAULT_CONFIG, tokens: ['k'] }));
+  hurried = await listen(createCrayonServer(model, { ...DEFAULT_CONFIG, requestTimeoutMs: 1 }));
 });
 afterAll(async () => {
   servers.forEach((s) => s.close());
@@ -81,5 +83,29 @@ describe('OpenAI-compatible client', () => {
     const ac = new AbortController();
     const p = c.chat({ model: 'crayon-server', messages, maxTokens: 64 }, { signal: ac.signal, onToken: () => ac.abort() });
     await expect(p).rejects.toMatchObject({ code: 'aborted' });
+  });
+
+  it("turns the server's refusals and cut answers into typed errors, never into an answer", async () => {
+    const long = [{ role: 'user' as const, content: 'the capital of Zorvia '.repeat(60) }];
+    const c = new OpenAiClient({ baseUrl: crayon, apiKey: 'k', fetch });
+    await expect(c.chat({ model: 'crayon-server', messages: long, maxTokens: 16 })).rejects.toMatchObject({ code: 'context-overflow', details: { status: 400, errorCode: 'context_length_exceeded' } });
+    // The server's timeout falls inside the stream: an error event after the role chunk.
+    const t = new OpenAiClient({ baseUrl: hurried, fetch });
+    await expect(t.chat({ model: 'crayon-server', messages: [{ role: 'user', content: 'the capital of Zorvia '.repeat(25) }], maxTokens: 16 })).rejects.toMatchObject({ code: 'timeout', details: { errorCode: 'request_timeout' } });
+  });
+
+  it('rejects a stream that ends without [DONE], keeping what arrived only as a detail', async () => {
+    const cut = await listen(createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(`data: ${JSON.stringify({ choices: [{ delta: { content: 'Half an ans' }, finish_reason: null }] })}\n\n`);
+    }));
+    await expect(new OpenAiClient({ baseUrl: cut, fetch }).chat({ model: 'm', messages })).rejects.toMatchObject({ code: 'network', details: { partial: 'Half an ans' } });
+  });
+
+  it('does not wait out a long Retry-After: a busy server is a typed error at once', async () => {
+    let n = 0;
+    const busy = await listen(createServer((_req, res) => (n++, res.writeHead(503, { 'retry-after': '30', 'content-type': 'application/json' }).end('{"error":{"message":"busy","code":"server_busy"}}'))));
+    await expect(new OpenAiClient({ baseUrl: busy, fetch, retries: 2 }).chat({ model: 'm', messages })).rejects.toMatchObject({ code: 'rate-limited', details: { status: 503, retryAfter: 30 } });
+    expect(n).toBe(1);
   });
 });

@@ -1,7 +1,9 @@
 // A client for any OpenAI-compatible server (our reference server, llama.cpp's
 // server, Ollama, vLLM): streamed chat completions over server-sent events,
 // abort, a timeout, retries with backoff only where a retry is safe, and
-// typed errors. Crayon's extension (a customization made of blend weights) is
+// typed errors: a refused, cut or timed-out answer (an error status, an error
+// event in the stream, a stream that ends without [DONE]) is never returned
+// as an answer. Crayon's extension (a customization made of blend weights) is
 // used when the server has it and skipped when it doesn't.
 import { AbortError, AppError, messageOf } from '../errors';
 
@@ -28,6 +30,9 @@ export interface ChatReply {
   finishReason: string | null;
 }
 
+/** The longest Retry-After (seconds) the client waits out before retrying. */
+const MAX_RETRY_AFTER_S = 5;
+
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
     const t = setTimeout(resolve, ms);
@@ -53,10 +58,11 @@ export class OpenAiClient {
         const headers: Record<string, string> = { 'content-type': 'application/json', ...(this.o.apiKey ? { authorization: `Bearer ${this.o.apiKey}` } : {}) };
         const res = await this.o.fetch(`${this.base}${path}`, { ...init, headers, signal: ctl.signal });
         if (res.ok) return res;
-        const retryable = res.status === 429 || res.status === 502 || res.status === 503;
+        const after = Number(res.headers.get('retry-after'));
+        // A server that asks for a long wait is not waited for: the caller (the router) answers elsewhere.
+        const retryable = (res.status === 429 || res.status === 502 || res.status === 503) && !(after > MAX_RETRY_AFTER_S);
         if (retryable && attempt < retries) {
-          const after = Number(res.headers.get('retry-after'));
-          await sleep(Number.isFinite(after) && after > 0 ? Math.min(after, 10) * 1000 : 250 * 2 ** attempt, signal);
+          await sleep(Number.isFinite(after) && after > 0 ? after * 1000 : 250 * 2 ** attempt, signal);
           continue;
         }
         throw await httpError(res);
@@ -127,7 +133,9 @@ export class OpenAiClient {
             if (!line.startsWith('data:')) continue;
             const data = line.slice(5).trim();
             if (data === '[DONE]') return reply;
-            const chunk = JSON.parse(data) as { choices?: { delta?: { content?: string }; finish_reason?: string | null; logprobs?: { content?: { logprob: number }[] } | null }[] };
+            const chunk = JSON.parse(data) as { error?: ServerErrorBody; choices?: { delta?: { content?: string }; finish_reason?: string | null; logprobs?: { content?: { logprob: number }[] } | null }[] };
+            // An error event: the server stopped this answer (e.g. its timeout); what came before is not the answer.
+            if (chunk.error) throw typedError(200, chunk.error);
             const c = chunk.choices?.[0];
             if (c?.delta?.content) {
               reply.text += c.delta.content;
@@ -140,27 +148,43 @@ export class OpenAiClient {
       }
     } catch (e) {
       if (opts.signal?.aborted || e instanceof AbortError) throw new AbortError();
+      if (e instanceof AppError) throw e;
       if (e instanceof SyntaxError) throw new AppError('http', 'The server sent a malformed stream.');
       throw new AppError('network', `The connection to the server broke off mid-answer (${messageOf(e)}).`);
     } finally {
       opts.signal?.removeEventListener('abort', cancel);
     }
     if (opts.signal?.aborted) throw new AbortError();
-    return reply;
+    // The stream ended without [DONE]: a cut answer, never passed off as a whole one.
+    throw new AppError('network', `The server's answer broke off before its end (${reply.text.length} characters arrived), so it was not used.`, { partial: reply.text });
   }
 }
 
+interface ServerErrorBody {
+  message?: string;
+  code?: string | null;
+}
+
 async function httpError(res: Response): Promise<AppError> {
-  let message = `HTTP ${res.status}`;
-  let errorCode: string | undefined; // OpenAI's error.code, e.g. 'customization_not_found'
+  let error: ServerErrorBody = {};
   try {
-    const body = (await res.json()) as { error?: { message?: string; code?: string } | string };
-    message = typeof body.error === 'string' ? body.error : (body.error?.message ?? message);
-    if (typeof body.error === 'object' && typeof body.error?.code === 'string') errorCode = body.error.code;
+    const body = (await res.json()) as { error?: ServerErrorBody | string };
+    error = typeof body.error === 'string' ? { message: body.error } : (body.error ?? {});
   } catch {
     // not JSON: keep the status
   }
-  if (res.status === 401 || res.status === 403) return new AppError('unauthorized', `The server refused the API key: ${message}`, { status: res.status });
-  if (res.status === 429) return new AppError('rate-limited', `The server is busy (rate limit): ${message}`, { status: res.status });
-  return new AppError('http', `The server answered ${res.status}: ${message}`, { status: res.status, ...(errorCode ? { errorCode } : {}) });
+  return typedError(res.status, error, Number(res.headers.get('retry-after')) || undefined);
+}
+
+/** A server's error (an HTTP status, or an error event inside a 200 stream) as a typed error. */
+function typedError(status: number, error: ServerErrorBody, retryAfter?: number): AppError {
+  const message = typeof error.message === 'string' ? error.message : `HTTP ${status}`;
+  const errorCode = typeof error.code === 'string' ? error.code : undefined; // OpenAI's error.code, e.g. 'customization_not_found'
+  const details = { status, ...(errorCode ? { errorCode } : {}), ...(retryAfter ? { retryAfter } : {}) };
+  if (status === 401 || status === 403) return new AppError('unauthorized', `The server refused the API key: ${message}`, details);
+  if (status === 429) return new AppError('rate-limited', `The server is busy (rate limit): ${message}`, details);
+  if (status === 503) return new AppError('rate-limited', `The server is busy: ${message}`, details);
+  if (errorCode === 'context_length_exceeded') return new AppError('context-overflow', `The conversation is too long for the server's model: ${message}`, details);
+  if (status === 504 || errorCode === 'request_timeout') return new AppError('timeout', `The server stopped the answer at its time limit: ${message}`, details);
+  return new AppError('http', `The server answered ${status}: ${message}`, details);
 }
