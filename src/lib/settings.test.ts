@@ -13,6 +13,12 @@ describe('settings', () => {
     expect(normalizeSettings({ policy: 'everywhere' }).policy).toBe(DEFAULT_SETTINGS.policy);
   });
 
+  it('send no earlier turns unless the user chose to, whatever was stored', () => {
+    expect(DEFAULT_SETTINGS.sendHistory).toBe('none');
+    expect(normalizeSettings({ sendHistory: 'shared' }).sendHistory).toBe('shared');
+    for (const v of ['all', null, 1, {}]) expect(normalizeSettings({ sendHistory: v }).sendHistory).toBe('none');
+  });
+
   it('explain what is wrong with a server URL', () => {
     expect(serverUrlProblem('')).toBeNull();
     expect(serverUrlProblem('https://api.example.com/v1')).toBeNull();

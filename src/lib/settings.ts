@@ -3,6 +3,7 @@
 // server. Loading tolerates anything stored by an older or broken version.
 import calibration from './calibration.json';
 import type { RoutingPolicy, Thresholds } from './router/policy';
+import type { SendHistory } from './router/protocol';
 
 export interface Settings {
   policy: RoutingPolicy;
@@ -12,6 +13,8 @@ export interface Settings {
   apiKey: string;
   /** Model name to ask the server for; empty = the server's first model. */
   serverModel: string;
+  /** Earlier turns an escalated question takes along: none (default), or those not asked under "This device only". */
+  sendHistory: SendHistory;
 }
 
 /** Routing thresholds calibrated on the reference world's validation data (npm run bench:route, then bench:report). */
@@ -24,6 +27,7 @@ export const DEFAULT_SETTINGS: Settings = {
   serverUrl: 'http://127.0.0.1:8787/v1',
   apiKey: '',
   serverModel: '',
+  sendHistory: 'none',
 };
 
 const POLICIES: RoutingPolicy[] = ['local-only', 'server-only', 'auto'];
@@ -50,6 +54,7 @@ export function normalizeSettings(stored: unknown, defaults: Settings = DEFAULT_
     serverUrl: str(s.serverUrl, defaults.serverUrl).trim(),
     apiKey: str(s.apiKey, defaults.apiKey),
     serverModel: str(s.serverModel, defaults.serverModel).trim(),
+    sendHistory: s.sendHistory === 'shared' ? 'shared' : 'none',
   };
 }
 

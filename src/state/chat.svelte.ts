@@ -8,7 +8,8 @@ import { createStore, del, entries, get, set, type UseStore } from 'idb-keyval';
 import { AbortError, isAppError, messageOf } from '../lib/errors';
 import type { RpcClient } from '../lib/protocol/rpc';
 import type { RouterCustomization, RouterProtocol } from '../lib/router/protocol';
-import type { ChatMessage } from '../lib/router/router';
+import type { RoutingPolicy } from '../lib/router/policy';
+import type { ChatMessage, Sent } from '../lib/router/router';
 import type { Settings } from '../lib/settings';
 
 export interface Turn {
@@ -20,9 +21,14 @@ export interface Turn {
   /** The device's draft, when the answer was escalated to the server. */
   draft?: string;
   stopped?: boolean;
+  /** A user turn: the policy it was asked under (a turn asked under "This device only" never leaves the device). */
+  asked?: RoutingPolicy;
+  /** An assistant turn: exactly what was sent to the server for it. */
+  sent?: Sent;
 }
 
-const REASONS: Record<string, string> = {
+/** A route decision's reason in words, as the chat and the widget show it. */
+export const REASONS: Record<string, string> = {
   'policy-local-only': 'you chose this device only',
   'policy-server-only': 'you chose the server only',
   'in-scope-confident': 'in scope and confident',
@@ -104,7 +110,7 @@ export class ChatState {
   async send(text: string, maxTokens = 96): Promise<void> {
     const content = text.trim();
     if (!this.router() || !content || this.busy) return;
-    this.turns.push({ role: 'user', content });
+    this.turns.push({ role: 'user', content, asked: this.settings().policy });
     await this.reply(maxTokens);
   }
 
@@ -118,7 +124,7 @@ export class ChatState {
   private async reply(maxTokens: number): Promise<void> {
     const router = this.router()!;
     this.error = null;
-    const history: ChatMessage[] = this.turns.map((t) => ({ role: t.role, content: t.content }));
+    const history: ChatMessage[] = this.turns.map((t) => ({ role: t.role, content: t.content, ...(t.asked ? { askedUnder: t.asked } : {}) }));
     this.turns.push({ role: 'assistant', content: '' });
     const reply = this.turns[this.turns.length - 1];
     this.busy = true;
@@ -128,6 +134,7 @@ export class ChatState {
     try {
       await router.call('configure', {
         policy: s.policy,
+        history: s.sendHistory,
         thresholds: { ...s.thresholds },
         customization: this.customization(),
         server: s.serverUrl ? { baseUrl: s.serverUrl, apiKey: s.apiKey, model: s.serverModel } : null,
@@ -148,6 +155,7 @@ export class ChatState {
       reply.route = { where: ranOn, reason: REASONS[a.decision.reason] ?? a.decision.reason, scores: a.decision.scores };
       reply.notice = a.notice;
       reply.draft = a.deviceDraft;
+      reply.sent = a.sent;
     } catch (e) {
       if (e instanceof AbortError) reply.stopped = true;
       else {

@@ -14,9 +14,9 @@ import { AbortError } from '../errors';
 import type { HandlerContext } from '../protocol/rpc';
 import { crayonBlend } from '../pool/blend';
 import { embedExamples } from '../pool/customize';
-import { matchPool, routerHandlers } from './host';
+import { matchPool, outbound, routerHandlers } from './host';
 import type { RouterSetup } from './protocol';
-import type { Answer, Query } from './router';
+import type { Answer, ChatMessage, Query } from './router';
 
 const world = worldDir();
 let model: ServerModel;
@@ -54,7 +54,7 @@ function host() {
   };
   const handlers = routerHandlers({ device, fetch: recording });
   // answer() returns a plain Answer (never a Transfer): typed so here.
-  const h = { configure: handlers.configure, answer: (p: { query: Query }, c: Parameters<typeof handlers.answer>[1]) => handlers.answer(p, c) as Promise<Answer> };
+  const h = { configure: handlers.configure, serverCustomization: handlers.serverCustomization, answer: (p: { query: Query }, c: Parameters<typeof handlers.answer>[1]) => handlers.answer(p, c) as Promise<Answer> };
   return { h, seen };
 }
 const ctx = (signal = new AbortController().signal): HandlerContext<{ text: string; route: 'device' | 'server' }> & { tokens: string[] } => {
@@ -161,5 +161,57 @@ describe('matchPool', () => {
     const pools = [{ id: 'a', adapters: ['x'] }, { id: 'b', adapters: ['x', 'y', 'z'] }];
     expect(matchPool(pools, ['x', 'y'])).toBe('b');
     expect(matchPool(pools, ['q'])).toBeNull();
+  });
+});
+
+describe('what leaves the device', () => {
+  const ACCOUNT = 'account 4921-7788-0012';
+  const conversation: ChatMessage[] = [
+    { role: 'user', content: `My ${ACCOUNT}: what is the capital of Zorvia?`, askedUnder: 'local-only' },
+    { role: 'assistant', content: `Velm (${ACCOUNT})` },
+    { role: 'user', content: 'What is 2 plus 2?', askedUnder: 'auto' },
+    { role: 'assistant', content: '4' },
+    { role: 'user', content: 'And 3 plus 3?', askedUnder: 'server-only' },
+    { role: 'assistant', content: '6' },
+    { role: 'user', content: 'No policy recorded (an old conversation)' },
+    { role: 'assistant', content: 'old answer' },
+    { role: 'user', content: 'What is 5 plus 5?', askedUnder: 'auto' },
+  ];
+
+  it('outbound: nothing under local-only or for a question asked under it; else the question, plus allowed turns only when the user chose so', () => {
+    expect(outbound({ policy: 'local-only' }, conversation)).toBeNull();
+    expect(outbound({ policy: 'auto' }, [...conversation.slice(0, -1), { role: 'user', content: 'x', askedUnder: 'local-only' }])).toBeNull();
+    expect(outbound({ policy: 'auto', history: 'none' }, conversation)).toEqual([{ role: 'user', content: 'What is 5 plus 5?' }]);
+    expect(outbound({ policy: 'server-only', history: 'shared' }, conversation)).toEqual([
+      { role: 'user', content: 'What is 2 plus 2?' }, { role: 'assistant', content: '4' },
+      { role: 'user', content: 'And 3 plus 3?' }, { role: 'assistant', content: '6' },
+      { role: 'user', content: 'What is 5 plus 5?' },
+    ]);
+  });
+
+  it('an escalated question takes no turn asked under local-only to the server, and the answer lists exactly what was sent', async () => {
+    const { h, seen } = host();
+    // Every free-form draft below the confidence threshold: escalated.
+    await h.configure({ ...setupAuto, history: 'shared', thresholds: { scope: -1.01, mcConfidence: 0.5, freeConfidence: 0.01 } }, ctx());
+    const a = await h.answer({ query: { messages: conversation, maxTokens: 6 } }, ctx());
+    expect(a.decision.route).toBe('server');
+    const chats = seen.filter((r) => r.url.endsWith('/chat/completions')).map((r) => JSON.parse(r.body));
+    expect(chats).toHaveLength(1);
+    for (const r of seen) expect(r.body).not.toContain('4921');
+    expect(chats[0].messages).toEqual(a.sent!.messages);
+    expect(a.sent!.messages.map((m) => m.content)).toEqual(['What is 2 plus 2?', '4', 'And 3 plus 3?', '6', 'What is 5 plus 5?']);
+    expect(a.sent!.blendWeights).toBe(true);
+  });
+
+  it('a question asked under local-only stays on the device under Server only, and local-only sends not even the weights', async () => {
+    const { h, seen } = host();
+    await h.configure({ ...setupAuto, policy: 'server-only' }, ctx());
+    const a = await h.answer({ query: { messages: [{ role: 'user', content: `My ${ACCOUNT}?`, askedUnder: 'local-only' }], maxTokens: 4 } }, ctx());
+    expect(a.decision.route).toBe('device');
+    expect(a.notice).toMatch(/asked under “This device only”, so it stays on this device/);
+    expect(a.sent).toBeUndefined();
+    await h.configure({ ...setupAuto, policy: 'local-only' }, ctx());
+    expect(await h.serverCustomization(null, ctx())).toBeNull();
+    expect(seen).toEqual([]);
   });
 });

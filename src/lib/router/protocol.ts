@@ -20,8 +20,13 @@ export interface RouterCustomization {
   weights: Record<string, number>;
 }
 
+/** Earlier turns an escalated question may take along: none, or this conversation's turns not asked under "This device only". */
+export type SendHistory = 'none' | 'shared';
+
 export interface RouterSetup {
   policy: RoutingPolicy;
+  /** Default 'none': only the current question leaves the device. */
+  history?: SendHistory;
   thresholds: Thresholds;
   customization: RouterCustomization | null;
   server: ServerTarget | null;

@@ -8,6 +8,14 @@ import { cosine, decide, needsConfidence, type Decision, type RoutingPolicy, typ
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
   content: string;
+  /** A user turn: the policy it was asked under (what may leave the device depends on it); never sent. */
+  askedUnder?: RoutingPolicy;
+}
+
+/** Exactly what left the device for one answer: the turns in the request, and whether blend weights went too. */
+export interface Sent {
+  messages: { role: ChatMessage['role']; content: string }[];
+  blendWeights: boolean;
 }
 
 export interface Query {
@@ -59,6 +67,8 @@ export interface Answer {
   notice?: string;
   /** The device's draft when the answer was escalated to the server. */
   deviceDraft?: string;
+  /** What was sent to the server for this answer (even when the server then failed); absent when nothing was. */
+  sent?: Sent;
 }
 
 export interface RouterConfig {
