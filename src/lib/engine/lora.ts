@@ -117,8 +117,9 @@ export function parseAdapterConfig(json: unknown, id: string): AdapterConfig {
   const useRslora = c.use_rslora === true;
   // fan_in_fan_out is left alone: for torch.nn.Linear (every projection here) PEFT resets it to false.
   const config: AdapterConfig = { r, loraAlpha: alpha, targetModules: [], useRslora, scale: useRslora ? alpha / Math.sqrt(r) : alpha / r, select: { targets, exclude, layers, rankPattern, alphaPattern } };
-  // Which projections it reaches in some layer (a regular expression may name layers): for display and the check below.
-  const someLayers = layers ?? Array.from({ length: MAX_LAYERS }, (_, l) => l);
+  // Which projections it reaches in some layer (a regular expression may name layers, and a module named in full
+  // escapes layers_to_transform): for display and the check below.
+  const someLayers = Array.from({ length: MAX_LAYERS }, (_, l) => l);
   config.targetModules = TARGETS.filter((t) => someLayers.some((l) => moduleConfig(config, l, t)));
   if (config.targetModules.length === 0) throw bad('targets no projection of a Llama-family model (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)', 'target_modules');
   return config;
@@ -134,12 +135,16 @@ function matches(sel: string[] | RegExp, name: string): boolean {
   return sel instanceof RegExp ? sel.test(name) : sel.some((k) => name === k || name.endsWith(`.${k}`));
 }
 
-/** PEFT's lookup in rank_pattern / alpha_pattern: the module's own name, else the first key that matches its end. */
+/**
+ * PEFT's lookup in rank_pattern / alpha_pattern (get_pattern_key): the first key, in the file's order, that matches
+ * the module's whole name or its end after a dot, `(.*\.)?(key)$` from the start. A key is a regular expression
+ * (`^model.layers.0.self_attn.q_proj` names one module only), grouped as a whole (`self_attn|up_proj` matches up_proj
+ * modules, not attention ones), and a full name has no precedence over a suffix key before it (PEFT saves keys sorted).
+ */
 function patternValue(p: Record<string, number>, name: string): number | undefined {
-  if (name in p) return p[name];
   const key = Object.keys(p).find((k) => {
     try {
-      return new RegExp(`(^|.*\\.)${k}$`).test(name);
+      return new RegExp(`^(?:.*\\.)?(?:${k})$`).test(name);
     } catch {
       return false;
     }
@@ -151,7 +156,10 @@ function patternValue(p: Record<string, number>, name: string): number | undefin
 export function moduleConfig(c: AdapterConfig, layer: number, t: Target): { r: number; alpha: number; scale: number } | null {
   const name = moduleName(layer, t);
   const { targets, exclude, layers, rankPattern, alphaPattern } = c.select;
-  if (!matches(targets, name) || (exclude && matches(exclude, name)) || (layers && !layers.includes(layer))) return null;
+  // PEFT (check_target_module_exists) applies layers_to_transform to suffix matches only: a module that a
+  // target_modules list names in full is injected whatever its layer.
+  const namedInFull = Array.isArray(targets) && targets.includes(name);
+  if (!matches(targets, name) || (exclude && matches(exclude, name)) || (layers && !namedInFull && !layers.includes(layer))) return null;
   const r = patternValue(rankPattern, name) ?? c.r;
   const alpha = patternValue(alphaPattern, name) ?? c.loraAlpha;
   return { r, alpha, scale: c.useRslora ? alpha / Math.sqrt(r) : alpha / r };
