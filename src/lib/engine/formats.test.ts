@@ -151,6 +151,7 @@ describe('PEFT adapters', () => {
       expect(fieldOf({ layers_to_transform: [0], layers_pattern: 'h' })).toBe('layers_pattern');
       expect(fieldOf({ rank_pattern: { q_proj: 0 } })).toBe('rank_pattern');
       expect(fieldOf({ target_modules: ['c_attn'] })).toBe('target_modules');
+      expect(fieldOf({ target_modules: '.*q_proj', layers_to_transform: [0] })).toBe('layers_to_transform');
       expect(fieldOf({ bias: 'none', use_dora: false, modules_to_save: null })).toBe('accepted');
     });
   });

@@ -100,6 +100,8 @@ export function parseAdapterConfig(json: unknown, id: string): AdapterConfig {
   if (c.layers_to_transform !== undefined && c.layers_to_transform !== null) {
     const l = typeof c.layers_to_transform === 'number' ? [c.layers_to_transform] : c.layers_to_transform;
     if (!Array.isArray(l) || !l.every((x) => Number.isInteger(x) && x >= 0)) throw bad('has an invalid layers_to_transform', 'layers_to_transform');
+    // PEFT refuses layers_to_transform beside a target_modules regular expression (the expression names the layers).
+    if (targets instanceof RegExp) throw bad('has layers_to_transform beside a target_modules regular expression, which PEFT refuses', 'layers_to_transform');
     const pattern = c.layers_pattern;
     if (pattern !== undefined && pattern !== null && pattern !== 'layers' && !(Array.isArray(pattern) && pattern.includes('layers'))) {
       throw bad(`looks for layers under ${JSON.stringify(pattern)} (layers_pattern); a Llama-family model keeps them under "layers"`, 'layers_pattern');
