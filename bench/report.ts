@@ -80,9 +80,12 @@ if (real) {
     const cells = at ? [tok(at.ours.text), tok(at.llamacpp.text), f(at.our_top2_gap, 3), `rank ${at.llamacpp_token_rank_in_ours}, ${f(at.our_gap_to_llamacpp_token, 3)} below our top`, at.llamacpp_gap_to_our_token === null ? 'ours not in its top 5' : f(at.llamacpp_gap_to_our_token, 3)] : ['', '', '', '', ''];
     out.push(`| ${String(p.prompt).replace(/\|/g, '\\|').replace(/\n/g, ' ')}${p.turns > 1 ? ` (${p.turns} messages)` : ''} | ${p.prompt_tokens} | ${f(p.agreement, 3)} | ${p.first_divergence ?? 'none'} | ${cells.join(' | ')} |`);
   }
-  out.push('', `Mean agreement: ${f(g.mean, 3)}.`, '');
+  const parted = (g.prompts as Json[]).filter((p) => p.at).map((p) => p.at);
+  const ranks = [...new Set(parted.map((a) => a.llamacpp_token_rank_in_ours))];
+  const peerGaps = parted.map((a) => a.llamacpp_gap_to_our_token).filter((x) => x !== null) as number[];
+  out.push('', `Mean agreement: ${f(g.mean, 3)}.${parted.length ? ` Where the sides parted (${parted.length} of ${g.prompts.length} prompts), llama.cpp's token had rank ${ranks.join(' or ')} in our logits, at most ${f(Math.max(...parted.map((a) => a.our_top2_gap)), 3)} below our top${peerGaps.length ? `, and llama.cpp preferred its token over ours by at most ${f(Math.max(...peerGaps), 3)} in log-probability (${peerGaps.length} of ${parted.length} with our token in its top 5)` : ''}.` : ''}`, '');
   out.push('| load (GGUF bytes in memory → engine ready) | ms |', '|---|---|');
-  out.push(`| CPU, Node (median of ${real.load_ms.cpu_node_runs.length}) | ${f(real.load_ms.cpu_node, 0)} |`);
+  out.push(`| CPU, Node (median of ${real.load_ms.cpu_node_runs.length} runs: ${(real.load_ms.cpu_node_runs as number[]).map((x) => f(x, 0)).join(', ')}) | ${f(real.load_ms.cpu_node, 0)} |`);
   out.push(`| WebGPU (SwiftShader), Node | ${f(real.load_ms.webgpu_node, 0)} |`);
   out.push(`| CPU, Chromium | ${f(real.load_ms.cpu_chromium, 0)} |`);
   out.push(`| WebGPU (SwiftShader), Chromium | ${f(real.load_ms.webgpu_chromium, 0)} |`);
