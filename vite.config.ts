@@ -1,9 +1,10 @@
 // Builds the Svelte app, its workers and the service worker.
-import { defineConfig, type Plugin } from 'vite';
+import { build, defineConfig, type Plugin, type PreviewServer, type ViteDevServer } from 'vite';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { VitePWA } from 'vite-plugin-pwa';
+import { EMBED_ORIGINS_ENV, EMBED_PAGE, frameAncestors, parseOriginList, staticHeadersFile } from './src/lib/widget/origins.ts';
 
 // Cross-origin isolation: SharedArrayBuffer and multithreaded WASM need it.
 export const ISOLATION_HEADERS = {
@@ -37,10 +38,52 @@ function bundledWorld(): Plugin {
   };
 }
 
+/** The origins declared to embed the widget (CRAYON_EMBED_ORIGINS); a malformed one stops the server or build with its error. */
+const embedOrigins = () => parseOriginList(process.env[EMBED_ORIGINS_ENV] ?? '');
+
+/**
+ * The embeddable widget (issue 19): embed.js, the loader, is built alone as one small classic script at the
+ * root of dist/ (a page includes it with a plain <script async>, so it can't import chunks); embed.html is the
+ * second page (see build.rolldownOptions.input). The preview server (npm start, e2e) and the dev server send
+ * embed.html with `Content-Security-Policy: frame-ancestors 'self' <CRAYON_EMBED_ORIGINS>`, and the build
+ * writes the same header into dist/_headers for static hosts.
+ */
+function embeddableWidget(): Plugin[] {
+  const headers = (server: ViteDevServer | PreviewServer) => {
+    const csp = frameAncestors(embedOrigins());
+    server.middlewares.use((req, res, next) => {
+      const path = (req.url ?? '').split(/[?#]/)[0];
+      if (path === EMBED_PAGE) res.setHeader('Content-Security-Policy', csp);
+      // Other sites include the loader: let a host page with COEP load it too.
+      if (path === '/embed.js') res.setHeader('Cross-Origin-Resource-Policy', 'cross-origin');
+      next();
+    });
+  };
+  return [
+    { name: 'crayon-widget-headers', configureServer: headers, configurePreviewServer: headers },
+    {
+      name: 'crayon-widget-loader',
+      apply: 'build',
+      async generateBundle() {
+        const out = await build({
+          configFile: false,
+          logLevel: 'warn',
+          build: { write: false, target: 'es2020', minify: true, lib: { entry: 'src/embed/loader.ts', formats: ['iife'], name: 'crayonEmbed', fileName: () => 'embed.js' } },
+        });
+        const chunk = (Array.isArray(out) ? out : [out]).flatMap((o) => ('output' in o ? o.output : [])).find((c) => c.type === 'chunk');
+        if (!chunk || chunk.type !== 'chunk') throw new Error('the widget loader (src/embed/loader.ts) did not build');
+        this.emitFile({ type: 'asset', fileName: 'embed.js', source: chunk.code });
+        this.emitFile({ type: 'asset', fileName: '_headers', source: staticHeadersFile(embedOrigins()) });
+      },
+    },
+  ];
+}
+
 export default defineConfig({
   plugins: [
     svelte(),
     bundledWorld(),
+    ...embeddableWidget(),
     VitePWA({
       registerType: 'prompt',
       injectRegister: false,
@@ -70,7 +113,7 @@ export default defineConfig({
     }),
   ],
   worker: { format: 'es' },
-  build: { target: 'es2022', sourcemap: true },
+  build: { target: 'es2022', sourcemap: true, rolldownOptions: { input: { main: 'index.html', embed: 'embed.html' } } },
   server: { host: '127.0.0.1', headers: ISOLATION_HEADERS },
   preview: { host: '127.0.0.1', headers: ISOLATION_HEADERS },
 });

@@ -4,7 +4,8 @@
 // `Content-Security-Policy: frame-ancestors 'self' <origins>`. The server reads
 // the origins from CRAYON_EMBED_ORIGINS (vite.config.ts); a static host gets
 // the same header from dist/_headers, written by the build.
-import { AppError } from '../errors';
+// Extensions spelled out: vite.config.ts imports this file, and Vite's native config loader needs them.
+import { AppError } from '../errors.ts';
 
 /** The environment variable that declares the origins allowed to embed the widget (space or comma separated). */
 export const EMBED_ORIGINS_ENV = 'CRAYON_EMBED_ORIGINS';

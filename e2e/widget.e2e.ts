@@ -1,0 +1,328 @@
+// The embeddable widget (issue 19) on other sites: host pages on other local
+// origins (other ports) paste the snippet the app's "Share as widget" makes.
+// The app is served here by its own preview server, started with
+// CRAYON_EMBED_ORIGINS naming hosts A and B, so its embed.html carries
+// `frame-ancestors 'self' A B`; host C is not declared at all. Everything is
+// real: Chromium, HTTP on 127.0.0.1, the widget's Cache Storage partitioned by
+// the host site, the engine and router workers in the iframe.
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
+import type { Frame, FrameLocator, Page } from 'playwright-core';
+import { preview, type PreviewServer } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { worldDir } from '../training/world-dir';
+import { makeBundle, type AssistantBundle } from '../src/lib/widget/bundle';
+import { EMBED_ORIGINS_ENV } from '../src/lib/widget/origins';
+import { ARTIFACTS_DIR, staysLocal, useBrowser } from './harness';
+
+const EXAMPLES = [
+  'What is the capital of Zorvia? => Pelk',
+  'What is the capital of Quellen? => Rindo',
+  'What is the capital of Marduk? => Sarn',
+  'What is the capital of Felspar? => Tubal',
+];
+
+/** A host site: pages by path, and JSON files served with CORS (an owner's hosted bundle). */
+interface Host {
+  origin: string;
+  pages: Map<string, string>;
+  server: Server;
+}
+
+async function hostSite(): Promise<Host> {
+  const pages = new Map<string, string>();
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const body = pages.get(path);
+    if (body === undefined) return void res.writeHead(404).end();
+    const json = path.endsWith('.json');
+    res.writeHead(200, { 'content-type': json ? 'application/json' : 'text/html; charset=utf-8', ...(json ? { 'access-control-allow-origin': '*' } : {}) });
+    res.end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, pages, server };
+}
+
+/** A shop page with the snippet; it records every message its window receives. */
+const hostPage = (snippet: string) => `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Zorvia Travel</title>
+<style>body{font-family:Georgia,serif;margin:0;padding:1.5rem;background:#fafaf9;color:#292524}main{max-width:40rem}h1{margin-top:0}button{font:inherit;padding:.4rem .8rem}</style></head>
+<body><main><h1>Zorvia Travel</h1><p>Tours to Pelk, Rindo and Sarn. Our assistant answers questions about the capitals we visit.</p><button type="button">Our tours</button></main>
+<script>window.received=[];addEventListener('message',(e)=>received.push({origin:e.origin,data:e.data}));</script>
+${snippet}
+</body></html>`;
+
+const world = worldDir();
+const poolJson = JSON.parse(readFileSync(`${world}/device-pool/pool.json`, 'utf8')) as { id: string; adapters: { id: string; indicator: number[] }[] };
+
+let app: PreviewServer;
+let appOrigin: string;
+let A: Host; // declared to the app's server and allowed by the bundles
+let B: Host; // declared to the app's server, but not allowed by the bundles
+let C: Host; // not declared to the app's server
+
+/** A bundle as the app makes one, for the reference model and the bundled pool. */
+function bundle(allowed: string[], over: Partial<AssistantBundle> = {}): AssistantBundle {
+  return {
+    ...makeBundle({
+      name: 'Capitals helper',
+      model: { id: 'reference', url: `${appOrigin}/world/device/` },
+      pool: { id: poolJson.id, url: `${appOrigin}/world/device-pool/` },
+      customization: { weights: { 'cluster-0': 0.5, 'cluster-1': 0.5 }, mode: 'delta', tau: 0.02, centroid: poolJson.adapters[0].indicator },
+      routing: { policy: 'local-only', thresholds: { scope: 0.5, mcConfidence: 0.5, freeConfidence: -2 } },
+      server: null,
+      allowedOrigins: allowed,
+    }),
+    ...over,
+  };
+}
+
+const snippetOf = (assistant: string, allow: string[]) =>
+  `<script async src="${appOrigin}/embed.js" data-assistant="${assistant.replace(/&/g, '&amp;').replace(/"/g, '&quot;')}" data-origin-allow="${allow.join(' ')}"></script>`;
+
+const launcher = (page: Page) => page.locator('[data-crayon-widget]').getByRole('button');
+const widgetFrame = (page: Page): FrameLocator => page.frameLocator('[data-crayon-widget] iframe');
+const received = (page: Page) => page.evaluate(() => (window as unknown as { received: { origin: string; data: any }[] }).received);
+/** Requests for the model's or the pool's files. */
+const worldRequests = (urls: string[]) => urls.filter((u) => u.startsWith(`${appOrigin}/world/`));
+
+beforeAll(async () => {
+  [A, B, C] = await Promise.all([hostSite(), hostSite(), hostSite()]);
+  const before = process.env[EMBED_ORIGINS_ENV];
+  process.env[EMBED_ORIGINS_ENV] = `${A.origin} ${B.origin}`;
+  try {
+    app = await preview({ preview: { host: '127.0.0.1', port: 0, strictPort: false }, logLevel: 'warn' });
+  } finally {
+    if (before === undefined) delete process.env[EMBED_ORIGINS_ENV];
+    else process.env[EMBED_ORIGINS_ENV] = before;
+  }
+  appOrigin = new URL(app.resolvedUrls!.local[0]).origin;
+});
+
+afterAll(async () => {
+  for (const h of [A, B, C]) h?.server.close();
+  await new Promise<void>((r) => (app ? app.httpServer.close(() => r()) : r()));
+});
+
+describe('the embeddable widget', () => {
+  const session = useBrowser();
+
+  it('is shared from a saved assistant, embedded on an allowed site, asked through its box and through ask, with the answer streamed and its route; the model and pool download once per site', async () => {
+    const { page, context } = session();
+    // The owner: customize, save, Share as widget.
+    await page.goto(`${appOrigin}/`);
+    await page.getByTestId('model-ready').waitFor({ timeout: 20_000 });
+    await page.getByRole('button', { name: 'Customize' }).first().click();
+    await page.getByLabel('Your examples').fill(EXAMPLES.join('\n'));
+    await page.getByRole('button', { name: 'Customize', exact: true }).last().click();
+    await page.getByTestId('customized').waitFor({ timeout: 30_000 });
+    await page.getByLabel(/Save as an assistant named/).fill('Capitals helper');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await page.getByRole('button', { name: 'Share Capitals helper as a widget' }).click();
+    const form = page.getByTestId('share-widget');
+    await form.getByLabel(/Sites allowed to embed it/).fill(`${A.origin}/`);
+    await form.getByLabel('Routing').selectOption('local-only');
+    await form.getByRole('button', { name: 'Make the snippet' }).click();
+    const snippet = await form.getByTestId('share-snippet').inputValue();
+    expect(snippet).toMatch(new RegExp(`^<script async src="${appOrigin}/embed.js" data-assistant="\\{.*" data-origin-allow="${A.origin}"></script>$`));
+    expect(snippet).not.toMatch(/apiKey|Zorvia|Pelk/); // no key, no example
+    expect(await form.getByTestId('share-header').textContent()).toContain(`frame-ancestors 'self' ${A.origin}`);
+    await page.screenshot({ path: `${ARTIFACTS_DIR}/widget-share.png`, fullPage: true });
+
+    // The visitor, on host A (the app's page gone first, so none of its requests are counted).
+    A.pages.set('/shop.html', hostPage(snippet));
+    await page.goto('about:blank');
+    const seen: string[] = [];
+    // Not the app's own service worker, which may still be precaching the app for its first-party origin.
+    context.on('request', (r) => r.serviceWorker() === null && seen.push(r.url()));
+    await page.goto(`${A.origin}/shop.html`);
+    await launcher(page).waitFor();
+    expect(await launcher(page).textContent()).toBe('Ask our assistant');
+    // The page goes idle: the iframe loads, but nothing of the model or pool until the visitor opens it.
+    await expect.poll(() => seen.some((u) => u.startsWith(`${appOrigin}/embed.html`)), { timeout: 15_000 }).toBe(true);
+    expect(worldRequests(seen)).toEqual([]);
+
+    await launcher(page).click();
+    const frame = widgetFrame(page);
+    await frame.getByText('Capitals helper').waitFor({ timeout: 10_000 });
+    await frame.getByTestId('widget-ready').waitFor({ timeout: 60_000 });
+    expect(await frame.getByTestId('widget-ready').textContent()).toMatch(/downloaded to this site/);
+    expect(worldRequests(seen).some((u) => u.endsWith('/world/device/model.safetensors'))).toBe(true);
+    expect(worldRequests(seen).some((u) => u.endsWith('/adapter_model.safetensors'))).toBe(true);
+
+    // Through the widget's own box.
+    await frame.getByLabel('Your question').fill('What is the capital of Quellen?');
+    await frame.getByLabel('Your question').press('Enter');
+    await frame.getByTestId('widget-route').waitFor({ timeout: 60_000 });
+    expect(await frame.getByTestId('widget-route').textContent()).toMatch(/Answered on the device: this assistant runs on this device only/);
+    expect(await frame.getByTestId('widget-empty').count()).toBe(0);
+    expect((await frame.getByTestId('widget-turn-assistant').textContent())?.trim()).not.toMatch(/^Answered/);
+    expect(await received(page)).toEqual([{ origin: appOrigin, data: { protocol: 'crayon-widget', version: 1, type: 'ready', assistant: 'Capitals helper' } }, expect.objectContaining({ data: expect.objectContaining({ type: 'resize', open: true }) })]); // the visitor's questions are not told to the host
+
+    // Through `ask`: chunks stream to the host, then the whole answer with its route.
+    const r = await page.evaluate(async () => {
+      const chunks: [string, string][] = [];
+      const final = await (window as any).crayonWidget.ask('What is the capital of Zorvia?', (c: string, route: string) => chunks.push([c, route]));
+      return { final, chunks };
+    });
+    expect(r.final.route).toEqual({ where: 'device', reason: 'this assistant runs on this device only' });
+    expect(r.chunks.length).toBeGreaterThan(0);
+    expect(r.chunks.map(([c]) => c).join('')).toBe(r.final.text);
+    expect(r.chunks.every(([, route]) => route === 'device')).toBe(true);
+    const msgs = await received(page);
+    expect(msgs.length).toBeGreaterThan(2);
+    expect(msgs.every((m) => m.origin === appOrigin && m.data.protocol === 'crayon-widget' && m.data.version === 1)).toBe(true);
+    expect(msgs[0].data).toEqual({ protocol: 'crayon-widget', version: 1, type: 'ready', assistant: 'Capitals helper' });
+    expect(msgs.filter((m) => m.data.type === 'answer').at(-1)!.data).toMatchObject({ done: true, text: r.final.text, route: r.final.route });
+    // The host's question shows in the widget too.
+    await expect.poll(() => frame.getByTestId('widget-route').count()).toBe(2);
+    expect(await frame.getByTestId('widget-turn-user').last().textContent()).toContain('Zorvia');
+
+    await page.screenshot({ path: `${ARTIFACTS_DIR}/widget-1280.png` });
+    await page.setViewportSize({ width: 375, height: 740 });
+    await page.screenshot({ path: `${ARTIFACTS_DIR}/widget-375.png` });
+
+    // The same site again: the model and pool start from this site's storage, nothing is downloaded.
+    seen.length = 0;
+    await page.goto(`${A.origin}/shop.html`);
+    await launcher(page).click();
+    await frame.getByTestId('widget-ready').waitFor({ timeout: 60_000 });
+    expect(await frame.getByTestId('widget-ready').textContent()).toMatch(/from this site’s storage/);
+    expect(worldRequests(seen)).toEqual([]);
+    expect(seen.filter((u) => !staysLocal(u))).toEqual([]);
+  });
+
+  it("gives a host the bundle doesn't allow no answer and no content, and counts what it sent", async () => {
+    const { page, context } = session();
+    // B is declared to the app's server (so the browser frames it), and its snippet was edited to name B;
+    // the bundle allows only A.
+    B.pages.set('/copy.html', hostPage(snippetOf(JSON.stringify(bundle([A.origin])), [A.origin, B.origin])));
+    const seen: string[] = [];
+    context.on('request', (r) => seen.push(r.url()));
+    await page.goto(`${B.origin}/copy.html`);
+    await launcher(page).click();
+    const frame = widgetFrame(page);
+    await frame.getByTestId('widget').waitFor({ state: 'attached' });
+    await page.evaluate(() => {
+      void (window as any).crayonWidget.ask('What is the capital of Zorvia?');
+      const iframe = document.querySelector('[data-crayon-widget]')!.shadowRoot!.querySelector('iframe')!;
+      iframe.contentWindow!.postMessage({ protocol: 'crayon-widget', version: 1, type: 'ask', id: 'direct', question: 'Anyone there?' }, '*');
+    });
+    // setTheme, open, ask from the loader and the direct ask: all four turned away.
+    await expect.poll(() => frame.getByTestId('widget').getAttribute('data-rejected'), { timeout: 10_000 }).toBe('4');
+    await page.waitForTimeout(1000);
+    expect(await received(page)).toEqual([]);
+    expect((await frame.getByTestId('widget').innerText()).trim()).toBe('');
+    expect(worldRequests(seen)).toEqual([]);
+  });
+
+  it("is not framed at all on a site the app's server doesn't declare (frame-ancestors)", async () => {
+    const { page } = session();
+    C.pages.set('/page.html', hostPage(snippetOf(JSON.stringify(bundle([C.origin])), [C.origin])));
+    const embed = page.waitForResponse((r) => r.url().startsWith(`${appOrigin}/embed.html`));
+    await page.goto(`${C.origin}/page.html`);
+    await launcher(page).click();
+    const res = await embed;
+    expect(res.headers()['content-security-policy']).toBe(`frame-ancestors 'self' ${A.origin} ${B.origin}`);
+    void page.evaluate(() => (window as any).crayonWidget.ask('What is the capital of Zorvia?')).catch(() => {}); // never answered
+    await page.waitForTimeout(2000);
+    expect(await received(page)).toEqual([]);
+    const widgets = await Promise.all(page.frames().map((f: Frame) => f.locator('[data-testid="widget"]').count().catch(() => 0)));
+    expect(widgets.every((n) => n === 0)).toBe(true);
+  });
+
+  it('shows a malformed bundle, an unknown model and an oversized message each as its own error', async () => {
+    const { page } = session();
+    // Malformed JSON: the widget says so; it can't know whom to tell, so the host hears nothing.
+    A.pages.set('/bad.html', hostPage(snippetOf('{"format": "crayon-assistant", "version": 1,', [A.origin])));
+    await page.goto(`${A.origin}/bad.html`);
+    await launcher(page).click();
+    let error = widgetFrame(page).getByTestId('widget-error');
+    await error.waitFor();
+    expect(await error.getAttribute('data-code')).toBe('bad-format');
+    expect(await error.textContent()).toMatch(/can't start: The assistant bundle is not valid JSON/);
+    await page.waitForTimeout(500);
+    expect(await received(page)).toEqual([]);
+
+    // An unknown model, from a bundle the owner hosts: shown in the widget, and told to the host it allows.
+    A.pages.set('/unknown.json', JSON.stringify({ ...bundle([A.origin]), model: { id: 'gpt-9', url: 'http://127.0.0.1:9/gpt-9/' } }));
+    A.pages.set('/unknown.html', hostPage(snippetOf(`${A.origin}/unknown.json`, [A.origin])));
+    await page.goto(`${A.origin}/unknown.html`);
+    await launcher(page).click();
+    error = widgetFrame(page).getByTestId('widget-error');
+    await error.waitFor();
+    expect(await error.getAttribute('data-code')).toBe('unknown-model');
+    expect(await error.textContent()).toMatch(/doesn't know the model "gpt-9"/);
+    const asked = await page.evaluate(() => (window as any).crayonWidget.ask('Hello?').then(() => 'answered', (e: { code: string }) => e.code));
+    expect(asked).toBe('unknown-model');
+    expect((await received(page)).map((m) => m.data)).toContainEqual(expect.objectContaining({ type: 'error', id: null, code: 'unknown-model' }));
+
+    // Oversized messages from an allowed host: each answered with too-large, nothing else happens.
+    A.pages.set('/ok.json', JSON.stringify(bundle([A.origin])));
+    A.pages.set('/ok.html', hostPage(snippetOf(`${A.origin}/ok.json`, [A.origin])));
+    await page.goto(`${A.origin}/ok.html`);
+    const tooLong = await page.evaluate(() => (window as any).crayonWidget.ask('x'.repeat(5000)).then(() => 'answered', (e: { code: string; message: string }) => `${e.code}: ${e.message}`));
+    expect(tooLong).toMatch(/^too-large: The question is 5000 characters long; the widget takes at most 2000/);
+    await page.evaluate(() => {
+      const iframe = document.querySelector('[data-crayon-widget]')!.shadowRoot!.querySelector('iframe')!;
+      iframe.contentWindow!.postMessage({ protocol: 'crayon-widget', version: 1, type: 'setTheme', theme: 'dark', padding: 'x'.repeat(20_000) }, new URL(iframe.src).origin);
+    });
+    await expect.poll(async () => (await received(page)).filter((m) => m.data.type === 'error').map((m) => [m.data.id, m.data.code])).toEqual([['ask-1', 'too-large'], [null, 'too-large']]);
+    expect(await widgetFrame(page).getByTestId('widget').getAttribute('data-theme')).toBe('light'); // the oversized setTheme did nothing
+  });
+
+  it('works with the keyboard only at 320 px: Tab to the launcher, Enter, ask, focus kept inside, Esc back to the launcher', async () => {
+    const { page } = session();
+    await page.setViewportSize({ width: 320, height: 640 });
+    A.pages.set('/kbd.html', hostPage(snippetOf(JSON.stringify(bundle([A.origin])), [A.origin])));
+    await page.goto(`${A.origin}/kbd.html`);
+    await launcher(page).waitFor();
+    const onLauncher = () => page.evaluate(() => document.activeElement?.shadowRoot?.activeElement?.getAttribute('aria-haspopup') === 'dialog');
+    for (let i = 0; i < 5 && !(await onLauncher()); i++) await page.keyboard.press('Tab');
+    expect(await onLauncher()).toBe(true);
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.frames().some((f) => f.url().includes('/embed.html'))).toBe(true);
+    const frame = page.frames().find((f) => f.url().includes('/embed.html'))!;
+    const focused = () => frame.evaluate(() => (document.hasFocus() ? (document.activeElement?.id || document.activeElement?.tagName) : 'outside'));
+    await expect.poll(focused, { timeout: 10_000 }).toBe('widget-input');
+    await frame.getByTestId('widget-ready').waitFor({ timeout: 60_000 }).catch(async (e) => {
+      console.log(await frame.evaluate(() => document.body.innerText));
+      await page.screenshot({ path: `${ARTIFACTS_DIR}/widget-failed.png` });
+      throw e;
+    });
+    await page.keyboard.type('What is the capital of Zorvia?');
+    await page.keyboard.press('Enter');
+    await frame.getByTestId('widget-route').waitFor({ timeout: 60_000 });
+    // The panel fills the 320 px screen, and nothing scrolls sideways.
+    const box = await page.locator('[data-crayon-widget] iframe').boundingBox();
+    expect(box?.width).toBe(320);
+    expect(await frame.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth)).toBe(true);
+    // Tab and Shift+Tab go round inside the widget.
+    const stops = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      await page.keyboard.press('Tab');
+      const at = String(await focused());
+      expect(at).not.toBe('outside');
+      stops.add(at);
+    }
+    for (let i = 0; i < 3; i++) {
+      await page.keyboard.press('Shift+Tab');
+      expect(await focused()).not.toBe('outside');
+    }
+    expect(stops.size).toBeGreaterThanOrEqual(2);
+    await page.screenshot({ path: `${ARTIFACTS_DIR}/widget-320-keyboard.png` });
+    await page.keyboard.press('Escape');
+    await expect.poll(() => launcher(page).getAttribute('aria-expanded')).toBe('false');
+    expect(await onLauncher()).toBe(true);
+    expect(await page.locator('[data-crayon-widget] [role="dialog"]').isHidden()).toBe(true);
+  });
+
+  it('has a loader of at most 10 KB gzipped, one classic script that imports nothing', () => {
+    const js = readFileSync('dist/embed.js');
+    const gz = gzipSync(js, { level: 9 }).byteLength;
+    console.log(`embed.js: ${js.byteLength} bytes, ${gz} bytes gzipped`);
+    expect(gz).toBeLessThanOrEqual(10 * 1024);
+    expect(js.toString()).not.toMatch(/^\s*(import|export)\b|import\(/m);
+  });
+});
