@@ -8,6 +8,7 @@ import { checkBlend, parseAdapter, type Adapter, type Blend } from './lora';
 import { buildWeights, queryFeature, weightTensors, type Weights } from './model';
 import type { Backend } from './backends/backend';
 import { CpuBackend } from './backends/cpu';
+import { WasmArena, wasmSimdSupported } from './backends/wasm/arena';
 import type { MatvecLayout, WeightFormat } from './backends/kernels';
 import { argmax, logSoftmax, Sampler } from './sampler';
 import { Tokenizer, type ChatMessage } from './tokenizer';
@@ -49,6 +50,13 @@ export interface EngineOptions {
    * a reduction, for GPUs where a row per invocation leaves most of the chip idle.
    */
   gpuMatvec?: MatvecLayout;
+  /**
+   * The CPU's mat-vec kernels: 'auto' (default) WebAssembly SIMD128 when the runtime has it and the
+   * f32 weights fit a WebAssembly memory (4 GiB), else TypeScript; 'wasm' insists ('backend-unavailable'
+   * if it can't); 'js' the TypeScript reference (ops.ts). With wasm the weights are loaded straight
+   * into its memory (backends/wasm/arena.ts), held once either way.
+   */
+  cpuKernels?: 'auto' | 'wasm' | 'js';
 }
 
 /** F16 or BF16 when every 2-D tensor (the matrices a backend stores) has that dtype, else f32 (quantized ones included). */
@@ -59,6 +67,22 @@ function sourceFormat(tensors: Map<string, TensorEntry>): WeightFormat {
   return only === 'F16' ? 'f16' : only === 'BF16' ? 'bf16' : 'f32';
 }
 
+/** The WebAssembly memory the weights load into, or null for plain arrays (TypeScript kernels). */
+function cpuArena(cfg: ModelConfig, kernels: 'auto' | 'wasm' | 'js'): WasmArena | null {
+  if (!['auto', 'wasm', 'js'].includes(kernels)) throw new AppError('invalid-argument', `cpuKernels must be 'auto', 'wasm' or 'js', not ${JSON.stringify(kernels)}.`);
+  if (kernels === 'js') return null;
+  if (kernels === 'wasm') return WasmArena.forModel(cfg);
+  if (!wasmSimdSupported()) return null;
+  try {
+    return WasmArena.forModel(cfg);
+  } catch (err) {
+    // 'auto': a model past 4 GiB of f32, or a memory the runtime won't allocate in one piece, runs on the reference kernels
+    if (err instanceof AppError && err.code === 'backend-unavailable') return null;
+    if (err instanceof RangeError) return null;
+    throw err;
+  }
+}
+
 /** Lets queued messages (e.g. a cancel) through between tokens. */
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
@@ -67,6 +91,8 @@ function yieldToEventLoop(): Promise<void> {
 export class CrayonEngine implements Runtime {
   readonly cfg: ModelConfig;
   readonly weights: Weights;
+  /** Which kernels the CPU's mat-vecs run (EngineOptions.cpuKernels): where the weights were loaded. */
+  readonly cpuKernels: 'wasm-simd' | 'js';
   private readonly tok: Tokenizer | null;
   private backend!: Backend;
   private readonly ctx: number;
@@ -109,9 +135,11 @@ export class CrayonEngine implements Runtime {
 
   private constructor(ckpt: Checkpoint, opts: EngineOptions = {}) {
     this.cfg = ckpt.config;
+    const arena = cpuArena(this.cfg, opts.cpuKernels ?? 'auto');
+    this.cpuKernels = arena ? 'wasm-simd' : 'js';
     this.weights = buildWeights(this.cfg, (name) => {
       const t = ckpt.tensors.get(name);
-      return t && { shape: t.shape, data: () => t.read() };
+      return t && { shape: t.shape, data: () => (arena ? arena.adopt(t.read()) : t.read()) };
     });
     this.sourceFormat = sourceFormat(ckpt.tensors);
     this.fileBytes = [...ckpt.tensors.values()].reduce((n, t) => n + t.bytes, 0);

@@ -6,7 +6,7 @@
 import { AppError } from '../errors';
 import { expectedShapes, type ModelConfig } from './config';
 import { LoraSlot, moduleName, projShape, TARGETS, type Target } from './lora';
-import { matvec } from './ops';
+import { matvec, matvecJs } from './ops';
 
 export { matvec };
 
@@ -223,6 +223,8 @@ export function forward(cfg: ModelConfig, w: Weights, s: RunState, token: number
  * q_proj(input_layernorm(embed(token))) (bias included), before RoPE and with
  * no adapter. Needs no cache: the query of a token depends on that token alone.
  * `qWeight`: layer 0's q_proj as loaded, where a merged blend has changed w's.
+ * Always on the TypeScript kernel: the feature is then bit-identical whether qWeight is
+ * the weights in a wasm memory or the copy a merged blend keeps, and on every engine.
  */
 export function queryFeature(cfg: ModelConfig, w: Weights, ids: number[], qWeight = w.layers[0].proj.q_proj.w): Float32Array {
   const L = w.layers[0];
@@ -232,7 +234,7 @@ export function queryFeature(cfg: ModelConfig, w: Weights, ids: number[], qWeigh
   const sum = new Float32Array(q.out);
   for (const id of ids) {
     rmsnorm(xb, w.embed.subarray(id * cfg.dim, (id + 1) * cfg.dim), L.attnNorm, cfg.normEps);
-    matvec(tmp, qWeight, xb, q.out, q.inp);
+    matvecJs(tmp, qWeight, xb, q.out, q.inp);
     if (q.bias) for (let i = 0; i < q.out; i++) tmp[i] += q.bias[i];
     for (let i = 0; i < q.out; i++) sum[i] += tmp[i];
   }

@@ -1,4 +1,6 @@
-// The CPU backend: the reference forward pass of model.ts, in TypeScript.
+// The CPU backend: the reference forward pass of model.ts, in TypeScript. Its mat-vecs run in
+// WebAssembly SIMD128 when the engine loaded the weights into a WasmArena (wasm/arena.ts,
+// EngineOptions.cpuKernels), and in TypeScript (ops.ts's matvecJs) otherwise.
 import type { ModelConfig } from '../config';
 import { createRunState, forward, weightTensors, type RunState, type Weights } from '../model';
 import type { Backend } from './backend';
