@@ -13,6 +13,8 @@ import type { Frame, FrameLocator, Page } from 'playwright-core';
 import { preview, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { worldDir } from '../training/world-dir';
+import { createCrayonServer, DEFAULT_CONFIG } from '../server/app';
+import { loadPool, ServerModel } from '../server/llama';
 import { makeBundle, type AssistantBundle } from '../src/lib/widget/bundle';
 import { EMBED_ORIGINS_ENV } from '../src/lib/widget/origins';
 import { ARTIFACTS_DIR, staysLocal, useBrowser } from './harness';
@@ -125,7 +127,7 @@ describe('the embeddable widget', () => {
     await form.getByLabel('Routing').selectOption('local-only');
     await form.getByRole('button', { name: 'Make the snippet' }).click();
     const snippet = await form.getByTestId('share-snippet').inputValue();
-    expect(snippet).toMatch(new RegExp(`^<script async src="${appOrigin}/embed.js" data-assistant="\\{.*" data-origin-allow="${A.origin}"></script>$`));
+    expect(snippet).toMatch(new RegExp(`^<script async src='${appOrigin}/embed.js' data-assistant='\\{"format":"crayon-assistant",.*' data-origin-allow='${A.origin}'></script>$`));
     expect(snippet).not.toMatch(/apiKey|Zorvia|Pelk/); // no key, no example
     expect(await form.getByTestId('share-header').textContent()).toContain(`frame-ancestors 'self' ${A.origin}`);
     await page.screenshot({ path: `${ARTIFACTS_DIR}/widget-share.png`, fullPage: true });
@@ -191,6 +193,43 @@ describe('the embeddable widget', () => {
     expect(await frame.getByTestId('widget-ready').textContent()).toMatch(/from this site’s storage/);
     expect(worldRequests(seen)).toEqual([]);
     expect(seen.filter((u) => !staysLocal(u))).toEqual([]);
+  });
+
+  it("streams the server's answer to the host when the bundle routes there, sending the blend weights and no API key", async () => {
+    const { page, context } = session();
+    // The reference Crayon server (llama.cpp, the world's server model and pool), open to the widget's origin only.
+    const model = await ServerModel.load(`${world}/server`, [loadPool(world)], { maxContexts: 1, sequences: 1, contextSize: 512 });
+    const api = createCrayonServer(model, { ...DEFAULT_CONFIG, corsOrigins: [appOrigin] });
+    await new Promise<void>((r) => api.listen(0, '127.0.0.1', () => r()));
+    const serverOrigin = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+    try {
+      const sent: { url: string; headers: Record<string, string>; body: string }[] = [];
+      context.on('request', (r) => r.url().startsWith(serverOrigin) && sent.push({ url: r.url(), headers: r.headers(), body: r.postData() ?? '' }));
+      const b = bundle([A.origin], { routing: { policy: 'server-only', thresholds: { scope: 0.5, mcConfidence: 0.5, freeConfidence: -2 } }, server: { url: `${serverOrigin}/v1` } });
+      A.pages.set('/server.html', hostPage(snippetOf(JSON.stringify(b), [A.origin])));
+      await page.goto(`${A.origin}/server.html`);
+      const r = await page.evaluate(async () => {
+        const chunks: [string, string][] = [];
+        const final = await (window as any).crayonWidget.ask('What is the capital of Vossia?', (c: string, route: string) => chunks.push([c, route]));
+        return { final, chunks };
+      });
+      expect(r.final.route).toEqual({ where: 'server', reason: "this assistant's owner chose the server" });
+      expect(r.chunks.length).toBeGreaterThan(0);
+      expect(r.chunks.every(([, route]) => route === 'server')).toBe(true);
+      expect(r.chunks.map(([c]) => c).join('')).toBe(r.final.text);
+      const cz = sent.filter((x) => x.url.endsWith('/v1/customizations') && x.body);
+      expect(cz).toHaveLength(1);
+      expect(JSON.parse(cz[0].body)).toEqual({ pool: expect.any(String), weights: { 'cluster-0': 0.5, 'cluster-1': 0.5 } });
+      const chats = sent.filter((x) => x.url.endsWith('/v1/chat/completions') && x.body).map((x) => JSON.parse(x.body));
+      expect(chats).toHaveLength(1);
+      expect(chats[0].customization).toMatch(/^cz-/);
+      expect(JSON.stringify(chats[0].messages)).toContain('Vossia');
+      expect(sent.every((x) => !('authorization' in x.headers))).toBe(true);
+    } finally {
+      api.closeAllConnections();
+      await new Promise<void>((r) => api.close(() => r()));
+      await model.dispose();
+    }
   });
 
   it("gives a host the bundle doesn't allow no answer and no content, and counts what it sent", async () => {
@@ -270,6 +309,8 @@ describe('the embeddable widget', () => {
     });
     await expect.poll(async () => (await received(page)).filter((m) => m.data.type === 'error').map((m) => [m.data.id, m.data.code])).toEqual([['ask-1', 'too-large'], [null, 'too-large']]);
     expect(await widgetFrame(page).getByTestId('widget').getAttribute('data-theme')).toBe('light'); // the oversized setTheme did nothing
+    await page.evaluate(() => (window as any).crayonWidget.setTheme('dark'));
+    await expect.poll(() => widgetFrame(page).getByTestId('widget').getAttribute('data-theme')).toBe('dark');
   });
 
   it('works with the keyboard only at 320 px: Tab to the launcher, Enter, ask, focus kept inside, Esc back to the launcher', async () => {

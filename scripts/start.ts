@@ -10,6 +10,8 @@ const appOrigin = `http://127.0.0.1:${appPort}`;
 
 const app = await preview({ preview: { host: '127.0.0.1', port: appPort, strictPort: true }, logLevel: 'warn' });
 console.log(`Crayon app:       ${appOrigin}/`);
+// The widget's embed.html may be framed by these sites (vite.config.ts sends them in frame-ancestors).
+console.log(`Widget embeds:    ${process.env.CRAYON_EMBED_ORIGINS?.trim() || 'this app only (set CRAYON_EMBED_ORIGINS="https://shop.example ..." to allow other sites)'}`);
 
 const server: ChildProcess = spawn('npx', ['tsx', 'server/main.ts', '--host', '127.0.0.1', '--port', String(serverPort), '--cors-origin', appOrigin], { stdio: 'inherit' });
 server.on('exit', (code, signal) => {

@@ -163,13 +163,13 @@ describe('makeBundle and the snippet', () => {
     expect(line.split('\n')).toHaveLength(1);
     expect(line).not.toMatch(/<helper>/);
     const attr = (name: string) => {
-      const m = new RegExp(`${name}="([^"]*)"`).exec(line)!;
+      const m = new RegExp(`${name}='([^']*)'`).exec(line)!;
       return m[1].replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
     };
     expect(parseBundle(attr('data-assistant'))).toEqual(b);
     expect(attr('data-origin-allow')).toBe('https://shop.example');
     expect(attr('src')).toBe('https://app.example/embed.js');
-    expect(widgetSnippet('https://app.example/embed.js', b, 'https://shop.example/bot.json')).toContain('data-assistant="https://shop.example/bot.json"');
+    expect(widgetSnippet('https://app.example/embed.js', b, 'https://shop.example/bot.json')).toContain("data-assistant='https://shop.example/bot.json'");
   });
 });
 

@@ -233,7 +233,8 @@ export function makeBundle(x: BundleInput): AssistantBundle {
   });
 }
 
-const escapeAttr = (s: string) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/'/g, '&#39;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+/** Text for a single-quoted HTML attribute (so the bundle's JSON stays readable: its double quotes need no escape). */
+const escapeAttr = (s: string) => s.replace(/&/g, '&amp;').replace(/'/g, '&#39;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /**
  * The one line a site owner pastes: the loader, the bundle (inline, or the URL where the owner hosts it),
@@ -241,7 +242,7 @@ const escapeAttr = (s: string) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;
  */
 export function widgetSnippet(loaderUrl: string, bundle: AssistantBundle, hostedAt?: string): string {
   const assistant = hostedAt ?? JSON.stringify(bundle);
-  return `<script async src="${escapeAttr(loaderUrl)}" data-assistant="${escapeAttr(assistant)}" data-origin-allow="${escapeAttr(bundle.allowedOrigins.join(' '))}"></script>`;
+  return `<script async src='${escapeAttr(loaderUrl)}' data-assistant='${escapeAttr(assistant)}' data-origin-allow='${escapeAttr(bundle.allowedOrigins.join(' '))}'></script>`;
 }
 
 /**
