@@ -6,12 +6,12 @@
 import { createStore, type UseStore } from 'idb-keyval';
 import { parseConfig, type ModelConfig } from '../lib/engine/config';
 import { filesSource, urlSource } from '../lib/engine/sources';
-import { AppError, messageOf } from '../lib/errors';
+import { AppError, isAppError, messageOf } from '../lib/errors';
 import { centroid } from '../lib/router/policy';
 import { embedExamples } from '../lib/pool/customize';
 import { parseExamples } from '../lib/pool/examples';
 import { repoBaseUrl, adapterId, readPeftAdapter, summarize, type AdapterSummary } from '../lib/pool/import';
-import { addAdapters, deleteAdapter, deletePool, exportPool, listPools, loadAdapters, loadPool, parsePoolFile, requestPersistence, savePool, type PoolManifest, type StoredAdapter } from '../lib/pool/store';
+import { addAdapters, deleteAdapter, deleteDamaged, deletePool, exportPool, inspectAdapters, listPools, loadPool, parsePoolFile, readCustomizations, readPools, requestPersistence, savePool, type DamagedRecord, type PoolManifest, type StoredAdapter } from '../lib/pool/store';
 import type { Runtime } from '../lib/runtimes/types';
 
 export const BUNDLED_POOL_BASE = 'world/device-pool/';
@@ -21,7 +21,8 @@ export const BUNDLED_MODEL_CONFIG = 'world/device/config.json';
 export type PoolEntry = Omit<PoolManifest, 'adapters'> & { adapters: { id: string; indicator: number[]; topTasks?: { task: string }[] }[] };
 export interface PoolView {
   manifest: PoolEntry;
-  adapters: (AdapterSummary & { hasIndicator: boolean })[];
+  /** An adapter whose stored record fails its check has `damaged` (why) and only its id. */
+  adapters: (Partial<AdapterSummary> & { id: string; hasIndicator: boolean; damaged?: string })[];
 }
 
 export class PoolState {
@@ -32,6 +33,8 @@ export class PoolState {
   importError = $state<string | null>(null);
   notice = $state<string | null>(null);
   persisted = $state<boolean | null>(null);
+  /** Stored records that failed their check on read: listed with a delete button, never thrown at the page. */
+  damaged = $state<DamagedRecord[]>([]);
   private base: ModelConfig | null = null;
   /** What the Adapters page shows of each adapter, by pool and id: read from storage once (an adapter's files never change under its id). */
   private readonly summaries = new Map<string, AdapterSummary>();
@@ -70,13 +73,38 @@ export class PoolState {
   }
 
   async refresh(): Promise<void> {
+    const { pools, damaged } = await readPools(this.store);
     const views: PoolView[] = [];
-    for (const m of await listPools(this.store)) {
+    const broken = new Map<string, string>();
+    for (const m of pools) {
       const missing = m.adapters.filter((a) => !this.summaries.has(summaryKey(m.id, a.id))).map((a) => a.id);
-      if (missing.length) for (const a of await loadAdapters(this.store, m.id, missing)) this.summaries.set(summaryKey(m.id, a.id), summarize(a));
-      views.push({ manifest: m as PoolEntry, adapters: m.adapters.map((a) => ({ ...this.summaries.get(summaryKey(m.id, a.id))!, hasIndicator: a.indicator.length > 0 })) });
+      const read = missing.length ? await inspectAdapters(this.store, m.id, missing) : [];
+      read.forEach((a, i) => {
+        try {
+          if (a instanceof AppError) throw a;
+          this.summaries.set(summaryKey(m.id, a.id), summarize(a));
+        } catch (e) {
+          broken.set(summaryKey(m.id, missing[i]), messageOf(e));
+        }
+      });
+      views.push({
+        manifest: m as PoolEntry,
+        adapters: m.adapters.map((a) => {
+          const why = broken.get(summaryKey(m.id, a.id));
+          return why ? { id: a.id, hasIndicator: false, damaged: why } : { ...this.summaries.get(summaryKey(m.id, a.id))!, hasIndicator: a.indicator.length > 0 };
+        }),
+      });
     }
     this.pools = views;
+    this.damaged = [...damaged, ...(await readCustomizations(this.store)).damaged];
+  }
+
+  /** Deletes a damaged record (a pool manifest with its adapters). */
+  async removeDamaged(key: string): Promise<void> {
+    await this.run(async () => {
+      await deleteDamaged(this.store, key);
+      return `Deleted the damaged record ${key}.`;
+    });
   }
 
   /** The pool Crayon blends for the device model: the first one made for it. */
@@ -138,12 +166,19 @@ export class PoolState {
     });
   }
 
-  /** A whole pool from a file exported by Crayon. */
-  importPoolFile(file: File): Promise<boolean> {
+  /** A whole pool from a file exported by Crayon; a pool of the same id is replaced only if `confirmReplace` says so. */
+  importPoolFile(file: File, confirmReplace: (poolId: string) => boolean): Promise<boolean> {
     return this.run(async () => {
+      if (!this.base) throw new AppError('not-found', 'The base model is not ready yet.');
       const { manifest, adapters } = parsePoolFile(new Uint8Array(await file.arrayBuffer()));
-      if (this.pools.some((p) => p.manifest.id === manifest.id)) throw new AppError('invalid-argument', `A pool "${manifest.id}" is already on this device; delete it first to replace it.`);
-      await savePool(this.store, manifest, adapters, this.base!);
+      try {
+        await savePool(this.store, manifest, adapters, this.base);
+      } catch (e) {
+        if (!(isAppError(e, 'invalid-argument') && e.details?.exists && confirmReplace(manifest.id))) throw e;
+        await savePool(this.store, manifest, adapters, this.base, { overwrite: true });
+        for (const k of [...this.summaries.keys()]) if (k.startsWith(summaryKey(manifest.id, ''))) this.summaries.delete(k);
+        return `Replaced pool "${manifest.id}" (${adapters.length} adapters).`;
+      }
       return `Imported pool "${manifest.id}" (${adapters.length} adapters).`;
     });
   }
