@@ -11,7 +11,8 @@ import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import type { Frame, FrameLocator, Page } from 'playwright-core';
 import { preview, type PreviewServer } from 'vite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { REAL_MODEL } from '../src/lib/engine/testing/real-model';
 import { worldDir } from '../training/world-dir';
 import { createCrayonServer, DEFAULT_CONFIG } from '../server/app';
 import { loadPool, ServerModel } from '../server/llama';
@@ -231,6 +232,33 @@ describe('the embeddable widget', () => {
       await model.dispose();
     }
   });
+
+  it('runs the real model (SmolLM2-135M-Instruct) in the widget: downloaded to the host site with progress, checked by sha256, and it answers', async () => {
+    const problem = inject('realModelProblem'); // fails (never skips) with the command that fetches the model
+    if (problem) throw new Error(problem);
+    const { page } = session();
+    const file = `${inject('realModelHost')}/${REAL_MODEL.hub.repo}/resolve/${REAL_MODEL.hub.revision}/${REAL_MODEL.gguf.file}`;
+    const b: AssistantBundle = { ...bundle([A.origin]), name: 'SmolLM2 on Zorvia Travel', model: { id: REAL_MODEL.id, url: file }, pool: null, blend: { mode: 'delta', weights: {} }, centroid: null };
+    const frame = widgetFrame(page);
+    // A mirror serving the file with one byte flipped: the pinned sha256 refuses it, whatever the bundle's URL says.
+    const corrupt = { ...b, model: { ...b.model, url: file.replace(inject('realModelHost'), `${inject('realModelHost')}/corrupt`) } };
+    A.pages.set('/corrupt.html', hostPage(snippetOf(JSON.stringify(corrupt), [A.origin])));
+    await page.goto(`${A.origin}/corrupt.html`);
+    await launcher(page).click();
+    await frame.getByTestId('widget-error').waitFor({ timeout: 60_000 });
+    expect(await frame.getByTestId('widget-error').getAttribute('data-code')).toBe('checksum-mismatch');
+
+    A.pages.set('/real.html', hostPage(snippetOf(JSON.stringify(b), [A.origin])));
+    await page.goto(`${A.origin}/real.html`);
+    await launcher(page).click();
+    await expect.poll(() => frame.getByTestId('widget-progress').textContent(), { timeout: 30_000 }).toMatch(/Downloading the model to this site \(once\): [\d.]+ of 98\.4 MB/);
+    await page.screenshot({ path: `${ARTIFACTS_DIR}/widget-real-model-downloading.png` });
+    await frame.getByTestId('widget-ready').waitFor({ timeout: 120_000 });
+    const r = await page.evaluate(() => (window as any).crayonWidget.ask('What is the capital of France?'));
+    expect(r.text).toMatch(/Paris/);
+    expect(r.route.where).toBe('device');
+    await page.screenshot({ path: `${ARTIFACTS_DIR}/widget-real-model.png` });
+  }, 240_000);
 
   it("gives a host the bundle doesn't allow no answer and no content, and counts what it sent", async () => {
     const { page, context } = session();
