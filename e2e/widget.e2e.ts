@@ -17,6 +17,7 @@ import { worldDir } from '../training/world-dir';
 import { createCrayonServer, DEFAULT_CONFIG } from '../server/app';
 import { loadPool, ServerModel } from '../server/llama';
 import { makeBundle, type AssistantBundle } from '../src/lib/widget/bundle';
+import { exportPool } from '../src/lib/pool/store';
 import { EMBED_ORIGINS_ENV } from '../src/lib/widget/origins';
 import { ARTIFACTS_DIR, staysLocal, useBrowser } from './harness';
 
@@ -30,19 +31,20 @@ const EXAMPLES = [
 /** A host site: pages by path, and JSON files served with CORS (an owner's hosted bundle). */
 interface Host {
   origin: string;
-  pages: Map<string, string>;
+  pages: Map<string, string | Uint8Array>;
   server: Server;
 }
 
 async function hostSite(): Promise<Host> {
-  const pages = new Map<string, string>();
+  const pages = new Map<string, string | Uint8Array>();
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const body = pages.get(path);
-    if (body === undefined) return void res.writeHead(404).end();
-    const json = path.endsWith('.json');
-    res.writeHead(200, { 'content-type': json ? 'application/json' : 'text/html; charset=utf-8', ...(json ? { 'access-control-allow-origin': '*' } : {}) });
-    res.end(body);
+    if (body === undefined) return void res.writeHead(404, { 'access-control-allow-origin': '*' }).end();
+    const html = path.endsWith('.html');
+    const type = html ? 'text/html; charset=utf-8' : path.endsWith('.json') ? 'application/json' : 'application/octet-stream';
+    res.writeHead(200, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...(html ? {} : { 'access-control-allow-origin': '*' }) });
+    res.end(req.method === 'HEAD' ? undefined : body);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, pages, server };
@@ -385,6 +387,48 @@ describe('the embeddable widget', () => {
     await expect.poll(() => launcher(page).getAttribute('aria-expanded')).toBe('false');
     expect(await onLauncher()).toBe(true);
     expect(await page.locator('[data-crayon-widget] [role="dialog"]').isHidden()).toBe(true);
+  });
+
+  it("fetches a pool's blended adapters once per site, from a folder or an exported pool file, with typed errors", async () => {
+    const { libPage } = session();
+    const page = await libPage();
+    // A pool file as the app exports it, hosted by the owner.
+    const ids = ['cluster-0', 'cluster-1', 'cluster-2'];
+    const adapters = ids.map((id) => ({ id, config: JSON.parse(readFileSync(`${world}/device-pool/${id}/adapter_config.json`, 'utf8')), weights: readFileSync(`${world}/device-pool/${id}/adapter_model.safetensors`) }));
+    A.pages.set('/pools/mine.crayon-pool', exportPool({ id: 'mine', baseModel: 'device', embedder: null, adapters: ids.map((id) => ({ id, indicator: [] })) }, adapters));
+    const r = await page.evaluate(
+      async ({ folder, file }) => {
+        const { fetchPool } = await load('/src/lib/widget/pool-fetch.ts');
+        const io = { fetch: fetch.bind(globalThis), caches };
+        const run = async (pool: { id: string; url: string }, need: string[]) => {
+          const progress: number[] = [];
+          try {
+            const p = await fetchPool(io, pool, need, { onProgress: (x: { loaded: number }) => progress.push(x.loaded) });
+            return { ids: p.adapters.map((a: { id: string }) => a.id), listed: p.manifest.adapters.map((a: { id: string }) => a.id), bytes: p.adapters.map((a: { weights: Uint8Array }) => a.weights.byteLength), stored: p.stored, progress };
+          } catch (e) {
+            return { code: (e as { code: string }).code, message: (e as Error).message };
+          }
+        };
+        return {
+          folder: await run({ id: 'reference-device-pool', url: folder }, ['cluster-3', 'cluster-5']),
+          folderAgain: await run({ id: 'reference-device-pool', url: folder }, ['cluster-3', 'cluster-5']),
+          file: await run({ id: 'mine', url: file }, ['cluster-2']),
+          otherId: await run({ id: 'theirs', url: file }, ['cluster-2']),
+          lacking: await run({ id: 'reference-device-pool', url: folder }, ['cluster-3', 'cluster-99']),
+          absent: await run({ id: 'x', url: file.replace('mine', 'gone') }, ['cluster-2']),
+        };
+      },
+      { folder: `${appOrigin}/world/device-pool/`, file: `${A.origin}/pools/mine.crayon-pool` },
+    );
+    const size = (id: string) => readFileSync(`${world}/device-pool/${id}/adapter_model.safetensors`).byteLength;
+    expect(r.folder).toMatchObject({ ids: ['cluster-3', 'cluster-5'], listed: ['cluster-3', 'cluster-5'], bytes: [size('cluster-3'), size('cluster-5')], stored: false });
+    const progress = (r.folder as { progress: number[] }).progress;
+    expect(progress.every((x, i) => i === 0 || x >= progress[i - 1])).toBe(true);
+    expect(r.folderAgain).toMatchObject({ ids: ['cluster-3', 'cluster-5'], stored: true });
+    expect(r.file).toMatchObject({ ids: ['cluster-2'], bytes: [size('cluster-2')], stored: false });
+    expect(r.otherId).toMatchObject({ code: 'bad-format' });
+    expect(r.lacking).toMatchObject({ code: 'missing-file', message: expect.stringMatching(/"cluster-99"/) });
+    expect(r.absent).toMatchObject({ code: 'http' });
   });
 
   it('has a loader of at most 10 KB gzipped, one classic script that imports nothing', () => {
