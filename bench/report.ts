@@ -189,6 +189,23 @@ if (routing) {
   out.push('![accuracy against the share of queries sent to the server](bench/results/routing.svg)', '', prov(routing), '');
 }
 
+const hardening = read('hardening');
+if (hardening) {
+  const m = hardening.server_rss_mb;
+  const c = hardening.clients100;
+  const z = hardening.fuzz;
+  const b = hardening.baseline;
+  out.push('## Hardening (`npx tsx bench/hardening.ts` → `bench/results/hardening.json`)', '');
+  out.push('| check | value | target | status |', '|---|---|---|---|');
+  out.push(`| server RSS before → after 200 distinct customizations at once (MB) | ${f(m.before)} → ${f(m.after)} (peak ${f(m.peak)})${b ? `; ${b.commit}: ${f(b.server_rss_mb.before)} → ${f(b.server_rss_mb.after)}` : ''} | bounded | |`);
+  out.push(`| 100 clients: served / 503 / other 5xx | ${c.status_200} / ${c.status_503} / ${c.status_5xx} | 0 other 5xx | ${mark(c.status_5xx === 0)} |`);
+  out.push(`| 100 clients: time to first token p50 / p95 (ms) | ${f(c.ttft_p50_ms, 0)} / ${f(c.ttft_p95_ms, 0)}${b ? `; ${b.commit}: ${f(b.clients100.ttft_p50_ms, 0)} / ${f(b.clients100.ttft_p95_ms, 0)}` : ''} | | |`);
+  out.push(`| import fuzz: cases / typed / accepted | ${z.cases} / ${z.typed} / ${z.accepted} | ≥ 2,000 cases | ${mark(z.cases >= 2000)} |`);
+  out.push(`| import fuzz: untyped / store changed after a rejection | ${z.untyped} / ${z.store_changed} | 0 / 0 | ${mark(z.untyped === 0 && z.store_changed === 0)} |`);
+  out.push(`| privacy checks (e2e and host) | ${hardening.privacy.passed ? 'passed' : 'failed'} | passed | ${mark(hardening.privacy.passed === true)} |`);
+  out.push('', String(hardening.method), '', prov(hardening), '');
+}
+
 writeFileSync('BENCHMARKS.md', out.join('\n'));
 
 // The defaults the app ships: τ/top-k from the blending calibration, thresholds from the routing one.
