@@ -66,6 +66,8 @@ let appOrigin: string;
 let A: Host; // declared to the app's server and allowed by the bundles
 let B: Host; // declared to the app's server, but not allowed by the bundles
 let C: Host; // not declared to the app's server
+/** Host A's server under another site: http://localhost is not the same site as http://127.0.0.1 (ports don't make sites). */
+const otherSite = (h: Host) => h.origin.replace('127.0.0.1', 'localhost');
 
 /** A bundle as the app makes one, for the reference model and the bundled pool. */
 function bundle(allowed: string[], over: Partial<AssistantBundle> = {}): AssistantBundle {
@@ -95,7 +97,7 @@ const worldRequests = (urls: string[]) => urls.filter((u) => u.startsWith(`${app
 beforeAll(async () => {
   [A, B, C] = await Promise.all([hostSite(), hostSite(), hostSite()]);
   const before = process.env[EMBED_ORIGINS_ENV];
-  process.env[EMBED_ORIGINS_ENV] = `${A.origin} ${B.origin}`;
+  process.env[EMBED_ORIGINS_ENV] = `${A.origin} ${B.origin} ${otherSite(A)}`;
   try {
     app = await preview({ preview: { host: '127.0.0.1', port: 0, strictPort: false }, logLevel: 'warn' });
   } finally {
@@ -195,6 +197,26 @@ describe('the embeddable widget', () => {
     await frame.getByTestId('widget-ready').waitFor({ timeout: 60_000 });
     expect(await frame.getByTestId('widget-ready').textContent()).toMatch(/from this site’s storage/);
     expect(worldRequests(seen)).toEqual([]);
+
+    // Another site (every host port above is the one site http://127.0.0.1, the app's own pages too): here the
+    // widget is a third-party frame. Browsers either partition its storage by the host site (Chrome's default,
+    // Firefox, Safari: the once-per-site path above) or refuse it (Chrome with third-party cookies blocked,
+    // incognito). Playwright's Chromium refuses it (it switches ThirdPartyStoragePartitioning off, playwright
+    // #32230), so this is the refused path: the widget downloads into memory, says so, and still answers;
+    // the next visit downloads again.
+    const other = otherSite(A);
+    A.pages.set('/other.html', hostPage(snippetOf(JSON.stringify(bundle([other])), [other])));
+    for (const visit of [1, 2]) {
+      seen.length = 0;
+      await page.goto(`${other}/other.html`);
+      await launcher(page).click();
+      await frame.getByTestId('widget-ready').waitFor({ timeout: 60_000 });
+      expect(await frame.getByTestId('widget-ready').textContent(), `visit ${visit}`).toMatch(/doesn’t let the assistant keep files on this site, so it downloads them again on each visit/);
+      expect(worldRequests(seen).some((u) => u.endsWith('/world/device/model.safetensors')), `visit ${visit}`).toBe(true);
+    }
+    const r2 = await page.evaluate(() => (window as any).crayonWidget.ask('What is the capital of Zorvia?'));
+    expect(r2.route.where).toBe('device');
+    expect(r2.text).toBe(r.final.text); // the same assistant, loaded from memory
     expect(seen.filter((u) => !staysLocal(u))).toEqual([]);
   });
 
@@ -293,7 +315,7 @@ describe('the embeddable widget', () => {
     await page.goto(`${C.origin}/page.html`);
     await launcher(page).click();
     const res = await embed;
-    expect(res.headers()['content-security-policy']).toBe(`frame-ancestors 'self' ${A.origin} ${B.origin}`);
+    expect(res.headers()['content-security-policy']).toBe(`frame-ancestors 'self' ${A.origin} ${B.origin} ${otherSite(A)}`);
     void page.evaluate(() => (window as any).crayonWidget.ask('What is the capital of Zorvia?')).catch(() => {}); // never answered
     await page.waitForTimeout(2000);
     expect(await received(page)).toEqual([]);

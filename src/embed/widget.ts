@@ -7,6 +7,7 @@ import './widget.css';
 
 const target = document.getElementById('widget');
 if (!target) throw new Error('embed.html lacks #widget');
-const widget = new WidgetState(window, { fetch: fetch.bind(globalThis), caches, locks: navigator.locks });
+// caches and locks may be refused in a third-party frame: the widget then keeps its downloads in memory.
+const widget = new WidgetState(window, { fetch: fetch.bind(globalThis), caches: globalThis.caches, locks: navigator.locks });
 mount(Widget, { target, props: { widget } });
 void widget.start(location.hash);

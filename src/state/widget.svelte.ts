@@ -7,11 +7,13 @@
 // and answers questions through the router worker, from its own box or from
 // the host's `ask`, streaming answers back to that host's origin only.
 import { AbortError, AppError, isAppError, messageOf, type ErrorCode } from '../lib/errors';
-import { downloadModel, listDownloaded, MODEL_CACHE, type DownloadIo } from '../lib/models/download';
+import { downloadModel, listDownloaded, MODEL_CACHE } from '../lib/models/download';
+import type { CheckpointSource } from '../lib/runtimes/engine-protocol';
 import type { ChatMessage } from '../lib/router/router';
 import { declaredOrigins, modelTarget, parseBundle, type AssistantBundle } from '../lib/widget/bundle';
 import { parseOrigin } from '../lib/widget/origins';
 import { fetchPool, forgetPool } from '../lib/widget/pool-fetch';
+import { siteStorage, storedFiles, type SiteStorage } from '../lib/widget/site-storage';
 import { envelope, WidgetGate, type Received, type RouteTaken, type Theme, type WidgetBody, type WidgetMessage } from '../lib/widget/protocol';
 import { REASONS } from './chat.svelte';
 import { EngineState } from './engine.svelte';
@@ -50,6 +52,8 @@ export class WidgetState {
   progress = $state<{ what: 'model' | 'pool' | 'load'; loaded: number; total: number } | null>(null);
   /** After loading: whether the model and pool came from this site's storage (true) or were downloaded now. */
   storedHere = $state<boolean | null>(null);
+  /** False when the browser refuses this frame storage (third-party storage blocked): downloads last this visit only. */
+  persistent = $state<boolean | null>(null);
   turns = $state<WidgetTurn[]>([]);
   busy = $state(false);
   /** Messages turned away (another origin or window): never answered. */
@@ -58,6 +62,7 @@ export class WidgetState {
   private gate: WidgetGate | null = null;
   private pending: Received[] = [];
   private engine: EngineState | null = null;
+  private store: SiteStorage | null = null;
   private loading: Promise<boolean> | null = null;
   private queue: Promise<void> = Promise.resolve();
   /** The origin of the host that spoke last: replies without an ask of their own go there. */
@@ -65,7 +70,7 @@ export class WidgetState {
 
   constructor(
     private readonly win: Window,
-    private readonly io: DownloadIo,
+    private readonly io: { fetch: typeof fetch; caches?: CacheStorage; locks?: LockManager },
   ) {
     win.addEventListener('message', (e) => this.onMessage({ origin: e.origin, source: e.source, data: e.data }));
   }
@@ -160,14 +165,22 @@ export class WidgetState {
     this.error = null;
     try {
       const engine = (this.engine ??= new EngineState());
+      const store = (this.store ??= await siteStorage(this.io));
+      this.persistent = store.persistent;
+      const io = { fetch: this.io.fetch, caches: store.caches, locks: store.locks };
       const target = modelTarget(b.model);
-      const stored = (await listDownloaded(this.io)).some((d) => d.base === target.base && (d.gguf ?? '') === (target.gguf ?? ''));
-      if (!stored) {
+      let model = (await listDownloaded(io)).find((d) => d.base === target.base && (d.gguf ?? '') === (target.gguf ?? ''));
+      const stored = !!model && store.persistent;
+      if (!model) {
         this.progress = { what: 'model', loaded: 0, total: 0 };
-        await downloadModel(this.io, target.base, { gguf: target.gguf, sha256: target.sha256, onProgress: (p) => (this.progress = { what: 'model', ...p }) });
+        model = await downloadModel(io, target.base, { gguf: target.gguf, sha256: target.sha256, onProgress: (p) => (this.progress = { what: 'model', ...p }) });
       }
       this.progress = { what: 'load', loaded: 0, total: 0 };
-      if (!(await engine.load({ kind: 'cache', cacheName: MODEL_CACHE, base: target.base, ...(target.gguf ? { gguf: target.gguf } : {}) }, b.name))) {
+      // The engine worker reads Cache Storage itself; a store in memory hands it the files.
+      const source: CheckpointSource = store.persistent
+        ? { kind: 'cache', cacheName: MODEL_CACHE, base: target.base, ...(target.gguf ? { gguf: target.gguf } : {}) }
+        : { kind: 'files', files: await storedFiles(store.caches, MODEL_CACHE, target.base, model.files) };
+      if (!(await engine.load(source, b.name))) {
         throw new AppError(engine.errorCode ?? 'internal', engine.error ?? 'The model could not load.');
       }
       const poolStored = b.pool ? await this.loadPool(b, engine) : true;
@@ -194,15 +207,16 @@ export class WidgetState {
   private async loadPool(b: AssistantBundle, engine: EngineState): Promise<boolean> {
     const pool = b.pool!;
     this.progress = { what: 'pool', loaded: 0, total: 0 };
-    const got = await fetchPool(this.io, pool, Object.keys(b.blend.weights), { onProgress: (p) => (this.progress = { what: 'pool', ...p }) });
+    const store = this.store!;
+    const got = await fetchPool({ fetch: this.io.fetch, caches: store.caches }, pool, Object.keys(b.blend.weights), { onProgress: (p) => (this.progress = { what: 'pool', ...p }) });
     try {
       for (const a of got.adapters) await engine.runtime.loadAdapter(a.id, { config: a.config, weights: a.weights });
     } catch (e) {
-      await forgetPool(this.io, pool.url); // files the engine refuses are not kept for the next visit
+      await forgetPool(store, pool.url); // files the engine refuses are not kept for the next visit
       throw e;
     }
     await engine.runtime.setBlend({ mode: b.blend.mode, weights: { ...b.blend.weights } });
-    return got.stored;
+    return got.stored && store.persistent;
   }
 
   /** The scope reference must be this model's feature: another model's would make every scope meaningless. */
