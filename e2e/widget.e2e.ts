@@ -1,116 +1,23 @@
-// The embeddable widget (issue 19) on other sites: host pages on other local
-// origins (other ports) paste the snippet the app's "Share as widget" makes.
-// The app is served here by its own preview server, started with
-// CRAYON_EMBED_ORIGINS naming hosts A and B, so its embed.html carries
-// `frame-ancestors 'self' A B`; host C is not declared at all. Everything is
-// real: Chromium, HTTP on 127.0.0.1, the widget's Cache Storage partitioned by
-// the host site, the engine and router workers in the iframe.
+// The embeddable widget (issue 19) as a site owner and a visitor use it: the
+// owner shares a saved assistant, a host page on another local origin pastes
+// the snippet, the visitor asks through the widget's box and the page through
+// `ask`, by keyboard only too; the model and pool download once per host site;
+// the server route and the real model; the loader's size. Everything is real:
+// Chromium, HTTP on 127.0.0.1, Cache Storage, the engine and router workers in
+// the iframe. The stage (app, host sites, helpers) is in widget-sites.ts.
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
-import type { Frame, FrameLocator, Page } from 'playwright-core';
-import { preview, type PreviewServer } from 'vite';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { REAL_MODEL } from '../src/lib/engine/testing/real-model';
-import { worldDir } from '../training/world-dir';
 import { createCrayonServer, DEFAULT_CONFIG } from '../server/app';
 import { loadPool, ServerModel } from '../server/llama';
-import { makeBundle, type AssistantBundle } from '../src/lib/widget/bundle';
+import type { AssistantBundle } from '../src/lib/widget/bundle';
 import { exportPool } from '../src/lib/pool/store';
-import { EMBED_ORIGINS_ENV } from '../src/lib/widget/origins';
 import { ARTIFACTS_DIR, staysLocal, useBrowser } from './harness';
+import { A, appOrigin, bundle, EXAMPLES, hostPage, launcher, otherSite, poolJson, received, snippetOf, useWidgetSites, widgetFrame, world, worldRequests } from './widget-sites';
 
-const EXAMPLES = [
-  'What is the capital of Zorvia? => Pelk',
-  'What is the capital of Quellen? => Rindo',
-  'What is the capital of Marduk? => Sarn',
-  'What is the capital of Felspar? => Tubal',
-];
-
-/** A host site: pages by path, and JSON files served with CORS (an owner's hosted bundle). */
-interface Host {
-  origin: string;
-  pages: Map<string, string | Uint8Array>;
-  server: Server;
-}
-
-async function hostSite(): Promise<Host> {
-  const pages = new Map<string, string | Uint8Array>();
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    const body = pages.get(path);
-    if (body === undefined) return void res.writeHead(404, { 'access-control-allow-origin': '*' }).end();
-    const html = path.endsWith('.html');
-    const type = html ? 'text/html; charset=utf-8' : path.endsWith('.json') ? 'application/json' : 'application/octet-stream';
-    res.writeHead(200, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...(html ? {} : { 'access-control-allow-origin': '*' }) });
-    res.end(req.method === 'HEAD' ? undefined : body);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, pages, server };
-}
-
-/** A shop page with the snippet; it records every message its window receives. */
-const hostPage = (snippet: string) => `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Zorvia Travel</title>
-<style>body{font-family:Georgia,serif;margin:0;padding:1.5rem;background:#fafaf9;color:#292524}main{max-width:40rem}h1{margin-top:0}button{font:inherit;padding:.4rem .8rem}</style></head>
-<body><main><h1>Zorvia Travel</h1><p>Tours to Pelk, Rindo and Sarn. Our assistant answers questions about the capitals we visit.</p><button type="button">Our tours</button></main>
-<script>window.received=[];addEventListener('message',(e)=>received.push({origin:e.origin,data:e.data}));</script>
-${snippet}
-</body></html>`;
-
-const world = worldDir();
-const poolJson = JSON.parse(readFileSync(`${world}/device-pool/pool.json`, 'utf8')) as { id: string; adapters: { id: string; indicator: number[] }[] };
-
-let app: PreviewServer;
-let appOrigin: string;
-let A: Host; // declared to the app's server and allowed by the bundles
-let B: Host; // declared to the app's server, but not allowed by the bundles
-let C: Host; // not declared to the app's server
-/** Host A's server under another site: http://localhost is not the same site as http://127.0.0.1 (ports don't make sites). */
-const otherSite = (h: Host) => h.origin.replace('127.0.0.1', 'localhost');
-
-/** A bundle as the app makes one, for the reference model and the bundled pool. */
-function bundle(allowed: string[], over: Partial<AssistantBundle> = {}): AssistantBundle {
-  return {
-    ...makeBundle({
-      name: 'Capitals helper',
-      model: { id: 'reference', url: `${appOrigin}/world/device/` },
-      pool: { id: poolJson.id, url: `${appOrigin}/world/device-pool/` },
-      customization: { weights: { 'cluster-0': 0.5, 'cluster-1': 0.5 }, mode: 'delta', tau: 0.02, centroid: poolJson.adapters[0].indicator },
-      routing: { policy: 'local-only', thresholds: { scope: 0.5, mcConfidence: 0.5, freeConfidence: -2 } },
-      server: null,
-      allowedOrigins: allowed,
-    }),
-    ...over,
-  };
-}
-
-const snippetOf = (assistant: string, allow: string[]) =>
-  `<script async src="${appOrigin}/embed.js" data-assistant="${assistant.replace(/&/g, '&amp;').replace(/"/g, '&quot;')}" data-origin-allow="${allow.join(' ')}"></script>`;
-
-const launcher = (page: Page) => page.locator('[data-crayon-widget]').getByRole('button');
-const widgetFrame = (page: Page): FrameLocator => page.frameLocator('[data-crayon-widget] iframe');
-const received = (page: Page) => page.evaluate(() => (window as unknown as { received: { origin: string; data: any }[] }).received);
-/** Requests for the model's or the pool's files. */
-const worldRequests = (urls: string[]) => urls.filter((u) => u.startsWith(`${appOrigin}/world/`));
-
-beforeAll(async () => {
-  [A, B, C] = await Promise.all([hostSite(), hostSite(), hostSite()]);
-  const before = process.env[EMBED_ORIGINS_ENV];
-  process.env[EMBED_ORIGINS_ENV] = `${A.origin} ${B.origin} ${otherSite(A)}`;
-  try {
-    app = await preview({ preview: { host: '127.0.0.1', port: 0, strictPort: false }, logLevel: 'warn' });
-  } finally {
-    if (before === undefined) delete process.env[EMBED_ORIGINS_ENV];
-    else process.env[EMBED_ORIGINS_ENV] = before;
-  }
-  appOrigin = new URL(app.resolvedUrls!.local[0]).origin;
-});
-
-afterAll(async () => {
-  for (const h of [A, B, C]) h?.server.close();
-  await new Promise<void>((r) => (app ? app.httpServer.close(() => r()) : r()));
-});
+useWidgetSites();
 
 describe('the embeddable widget', () => {
   const session = useBrowser();
@@ -283,87 +190,6 @@ describe('the embeddable widget', () => {
     expect(r.route.where).toBe('device');
     await page.screenshot({ path: `${ARTIFACTS_DIR}/widget-real-model.png` });
   }, 240_000);
-
-  it("gives a host the bundle doesn't allow no answer and no content, and counts what it sent", async () => {
-    const { page, context } = session();
-    // B is declared to the app's server (so the browser frames it), and its snippet was edited to name B;
-    // the bundle allows only A.
-    B.pages.set('/copy.html', hostPage(snippetOf(JSON.stringify(bundle([A.origin])), [A.origin, B.origin])));
-    const seen: string[] = [];
-    context.on('request', (r) => seen.push(r.url()));
-    await page.goto(`${B.origin}/copy.html`);
-    await launcher(page).click();
-    const frame = widgetFrame(page);
-    await frame.getByTestId('widget').waitFor({ state: 'attached' });
-    await page.evaluate(() => {
-      void (window as any).crayonWidget.ask('What is the capital of Zorvia?');
-      const iframe = document.querySelector('[data-crayon-widget]')!.shadowRoot!.querySelector('iframe')!;
-      iframe.contentWindow!.postMessage({ protocol: 'crayon-widget', version: 1, type: 'ask', id: 'direct', question: 'Anyone there?' }, '*');
-    });
-    // setTheme, open, ask from the loader and the direct ask: all four turned away.
-    await expect.poll(() => frame.getByTestId('widget').getAttribute('data-rejected'), { timeout: 10_000 }).toBe('4');
-    await page.waitForTimeout(1000);
-    expect(await received(page)).toEqual([]);
-    expect((await frame.getByTestId('widget').innerText()).trim()).toBe('');
-    expect(worldRequests(seen)).toEqual([]);
-  });
-
-  it("is not framed at all on a site the app's server doesn't declare (frame-ancestors)", async () => {
-    const { page } = session();
-    C.pages.set('/page.html', hostPage(snippetOf(JSON.stringify(bundle([C.origin])), [C.origin])));
-    const embed = page.waitForResponse((r) => r.url().startsWith(`${appOrigin}/embed.html`));
-    await page.goto(`${C.origin}/page.html`);
-    await launcher(page).click();
-    const res = await embed;
-    expect(res.headers()['content-security-policy']).toBe(`frame-ancestors 'self' ${A.origin} ${B.origin} ${otherSite(A)}`);
-    void page.evaluate(() => (window as any).crayonWidget.ask('What is the capital of Zorvia?')).catch(() => {}); // never answered
-    await page.waitForTimeout(2000);
-    expect(await received(page)).toEqual([]);
-    const widgets = await Promise.all(page.frames().map((f: Frame) => f.locator('[data-testid="widget"]').count().catch(() => 0)));
-    expect(widgets.every((n) => n === 0)).toBe(true);
-  });
-
-  it('shows a malformed bundle, an unknown model and an oversized message each as its own error', async () => {
-    const { page } = session();
-    // Malformed JSON: the widget says so; it can't know whom to tell, so the host hears nothing.
-    A.pages.set('/bad.html', hostPage(snippetOf('{"format": "crayon-assistant", "version": 1,', [A.origin])));
-    await page.goto(`${A.origin}/bad.html`);
-    await launcher(page).click();
-    let error = widgetFrame(page).getByTestId('widget-error');
-    await error.waitFor();
-    expect(await error.getAttribute('data-code')).toBe('bad-format');
-    expect(await error.textContent()).toMatch(/can't start: The assistant bundle is not valid JSON/);
-    await page.waitForTimeout(500);
-    expect(await received(page)).toEqual([]);
-
-    // An unknown model, from a bundle the owner hosts: shown in the widget, and told to the host it allows.
-    A.pages.set('/unknown.json', JSON.stringify({ ...bundle([A.origin]), model: { id: 'gpt-9', url: 'http://127.0.0.1:9/gpt-9/' } }));
-    A.pages.set('/unknown.html', hostPage(snippetOf(`${A.origin}/unknown.json`, [A.origin])));
-    await page.goto(`${A.origin}/unknown.html`);
-    await launcher(page).click();
-    error = widgetFrame(page).getByTestId('widget-error');
-    await error.waitFor();
-    expect(await error.getAttribute('data-code')).toBe('unknown-model');
-    expect(await error.textContent()).toMatch(/doesn't know the model "gpt-9"/);
-    const asked = await page.evaluate(() => (window as any).crayonWidget.ask('Hello?').then(() => 'answered', (e: { code: string }) => e.code));
-    expect(asked).toBe('unknown-model');
-    expect((await received(page)).map((m) => m.data)).toContainEqual(expect.objectContaining({ type: 'error', id: null, code: 'unknown-model' }));
-
-    // Oversized messages from an allowed host: each answered with too-large, nothing else happens.
-    A.pages.set('/ok.json', JSON.stringify(bundle([A.origin])));
-    A.pages.set('/ok.html', hostPage(snippetOf(`${A.origin}/ok.json`, [A.origin])));
-    await page.goto(`${A.origin}/ok.html`);
-    const tooLong = await page.evaluate(() => (window as any).crayonWidget.ask('x'.repeat(5000)).then(() => 'answered', (e: { code: string; message: string }) => `${e.code}: ${e.message}`));
-    expect(tooLong).toMatch(/^too-large: The question is 5000 characters long; the widget takes at most 2000/);
-    await page.evaluate(() => {
-      const iframe = document.querySelector('[data-crayon-widget]')!.shadowRoot!.querySelector('iframe')!;
-      iframe.contentWindow!.postMessage({ protocol: 'crayon-widget', version: 1, type: 'setTheme', theme: 'dark', padding: 'x'.repeat(20_000) }, new URL(iframe.src).origin);
-    });
-    await expect.poll(async () => (await received(page)).filter((m) => m.data.type === 'error').map((m) => [m.data.id, m.data.code])).toEqual([['ask-1', 'too-large'], [null, 'too-large']]);
-    expect(await widgetFrame(page).getByTestId('widget').getAttribute('data-theme')).toBe('light'); // the oversized setTheme did nothing
-    await page.evaluate(() => (window as any).crayonWidget.setTheme('dark'));
-    await expect.poll(() => widgetFrame(page).getByTestId('widget').getAttribute('data-theme')).toBe('dark');
-  });
 
   it('works with the keyboard only at 320 px: Tab to the launcher, Enter, ask, focus kept inside, Esc back to the launcher', async () => {
     const { page } = session();
