@@ -37,6 +37,25 @@ describe('the embeddable widget refuses', () => {
     expect(worldRequests(seen)).toEqual([]);
   });
 
+  it('has the loader take widget messages only from its own iframe at the app origin: a forged answer is ignored', async () => {
+    const { page } = session();
+    A.pages.set('/forged.html', hostPage(snippetOf(JSON.stringify(bundle([A.origin])), [A.origin])));
+    await page.goto(`${A.origin}/forged.html`);
+    const answer = await page.evaluate(async () => {
+      const w = window as any;
+      const asked = w.crayonWidget.ask('What is the capital of Zorvia?');
+      // Another script on the page (or another frame) posts what looks like the widget's answer to ask-1.
+      const forged = { protocol: 'crayon-widget', version: 1, type: 'answer', id: 'ask-1', done: true, text: 'FORGED', route: { where: 'server', reason: 'forged' } };
+      window.postMessage(forged, '*');
+      const other = document.createElement('iframe');
+      other.srcdoc = `<script>parent.postMessage(${JSON.stringify(forged)}, '*')</scr` + 'ipt>';
+      document.body.append(other);
+      return asked;
+    });
+    expect(answer.text).not.toBe('FORGED');
+    expect(answer.route).toEqual({ where: 'device', reason: 'this assistant runs on this device only' });
+  });
+
   it("is not framed at all on a site the app's server doesn't declare (frame-ancestors)", async () => {
     const { page } = session();
     C.pages.set('/page.html', hostPage(snippetOf(JSON.stringify(bundle([C.origin])), [C.origin])));
