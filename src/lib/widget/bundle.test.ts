@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../errors';
 import { REAL_MODEL_ID, realModelEntry } from '../models/catalog';
 import { BUNDLE_LIMITS, declaredOrigins, makeBundle, modelTarget, parseBundle, widgetSnippet, type AssistantBundle } from './bundle';
+import { thrown } from '../testing/thrown';
 
 const valid = (): AssistantBundle => ({
   format: 'crayon-assistant',
@@ -17,16 +17,6 @@ const valid = (): AssistantBundle => ({
   allowedOrigins: ['https://shop.example', 'http://127.0.0.1:8080'],
 });
 
-/** The typed error a call throws (fails the test when it doesn't throw one). */
-function thrown(f: () => unknown): AppError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(AppError);
-    return e as AppError;
-  }
-  throw new Error('expected a typed error');
-}
 
 const withField = (path: (b: any) => void) => {
   const b: any = valid();

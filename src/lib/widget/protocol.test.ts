@@ -1,18 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../errors';
 import { envelope, MESSAGE_LIMITS, readHostMessage, readWidgetMessage, WidgetGate, type HostMessage, type WidgetMessage } from './protocol';
+import { thrown } from '../testing/thrown';
 
 const host = (body: Record<string, unknown>) => ({ protocol: 'crayon-widget', version: 1, ...body });
-
-function thrown(f: () => unknown): AppError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(AppError);
-    return e as AppError;
-  }
-  throw new Error('expected a typed error');
-}
 
 describe('readHostMessage', () => {
   it('reads each host message of version 1', () => {
