@@ -12,6 +12,7 @@ import { deleteCustomization, listCustomizations, saveCustomization, type Custom
 import type { RouterCustomization } from '../lib/router/protocol';
 import type { Runtime } from '../lib/runtimes/types';
 import type { PoolEntry, PoolState } from './pool.svelte';
+import { sha256Hex } from '../lib/sha256';
 
 /** τ and top-k chosen on the pool tasks' validation data (npm run bench:blend, then bench:report). */
 const DEFAULT_BLEND: { tau: number; topK: number } = (calibration as { blend?: { tau: number; topK: number } }).blend ?? { tau: 0.02, topK: 0 };
@@ -137,7 +138,7 @@ export class CustomizeState {
         tau: this.tau,
         topK: this.topK,
         created: new Date().toISOString(),
-        examplesHash: await sha256(JSON.stringify(examples)),
+        examplesHash: await sha256Hex(JSON.stringify(examples)),
         centroid: [...r.centroid],
         ...(this.keepExamples ? { examples } : {}),
       });
@@ -179,9 +180,4 @@ export interface PreviewRow {
   expected: string;
   base: { reply: string; score: number };
   customized: { reply: string; score: number };
-}
-
-async function sha256(text: string): Promise<string> {
-  const d = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
-  return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, '0')).join('');
 }

@@ -10,6 +10,7 @@
 // live in their own cache, which the service worker never touches.
 import { AbortError, AppError, messageOf } from '../errors';
 import type { Progress } from '../runtimes/types';
+import { sha256Hex } from '../sha256';
 
 export const MODEL_CACHE = 'crayon-models';
 const MARKER = '.crayon-complete';
@@ -144,8 +145,7 @@ async function verify(cache: Cache, fileUrl: string, file: string, sha256: strin
   if (!subtle) throw new AppError('backend-unavailable', `${file} can't be checked here (no crypto.subtle: open the app over https or on localhost), so it was not kept.`, { file });
   const res = await cache.match(fileUrl);
   if (!res) throw new AppError('storage-error', `${file} was not found in storage right after it was saved.`, { file });
-  const digest = new Uint8Array(await subtle.digest('SHA-256', await res.arrayBuffer()));
-  const actual = [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
+  const actual = await sha256Hex(await res.arrayBuffer(), subtle);
   if (actual !== sha256.toLowerCase()) {
     throw new AppError('checksum-mismatch', `${file} is not the pinned file (sha256 ${actual.slice(0, 12)}…, expected ${sha256.slice(0, 12)}…); nothing of it was kept.`, { file, expected: sha256, actual });
   }
