@@ -6,6 +6,7 @@ import { ggufConfig, ggufTokenizerFiles, unpermuteRows } from './gguf-checkpoint
 import { parseGguf } from './gguf';
 import { dequantize, GGML } from './quants';
 import { writeGguf } from './testing/gguf-writer';
+import { thrown } from '../testing/thrown';
 
 const f32 = (...v: number[]) => new Uint8Array(new Float32Array(v).buffer);
 const llamaMeta = {
@@ -23,14 +24,6 @@ const llamaMeta = {
   'tokenizer.ggml.token_type': [1, 1, 1, 3],
   'tokenizer.ggml.merges': ['a b'],
   'tokenizer.ggml.eos_token_id': 3,
-};
-const codeOf = (f: () => unknown) => {
-  try {
-    f();
-  } catch (e) {
-    return { code: (e as { code?: string }).code, message: (e as Error).message };
-  }
-  return { code: 'none', message: '' };
 };
 
 describe('GGUF reader', () => {
@@ -75,32 +68,32 @@ describe('GGUF reader', () => {
     const good = writeGguf(llamaMeta, [{ name: 'token_embd.weight', dims: [8, 4], type: GGML.F32, data: new Uint8Array(128) }]);
 
     it('a file that is not GGUF, or of version 1', () => {
-      expect(codeOf(() => parseGguf(f32(1, 2, 3), 'x.gguf'))).toMatchObject({ code: 'bad-format', message: expect.stringContaining('not a GGUF file') });
+      expect(thrown(() => parseGguf(f32(1, 2, 3), 'x.gguf'))).toMatchObject({ code: 'bad-format', message: expect.stringContaining('not a GGUF file') });
       const v1 = good.slice();
       v1[4] = 1;
-      expect(codeOf(() => parseGguf(v1, 'old.gguf'))).toMatchObject({ code: 'bad-format', message: expect.stringContaining('version 1') });
+      expect(thrown(() => parseGguf(v1, 'old.gguf'))).toMatchObject({ code: 'bad-format', message: expect.stringContaining('version 1') });
     });
 
     it('a file cut inside its header, or inside its tensor data', () => {
-      expect(codeOf(() => parseGguf(good.subarray(0, 200), 'cut.gguf'))).toMatchObject({ code: 'truncated', message: expect.stringContaining('ends inside its header') });
-      expect(codeOf(() => parseGguf(good.subarray(0, good.byteLength - 1), 'cut.gguf'))).toMatchObject({ code: 'truncated', message: expect.stringContaining('"token_embd.weight" extends past the end') });
+      expect(thrown(() => parseGguf(good.subarray(0, 200), 'cut.gguf'))).toMatchObject({ code: 'truncated', message: expect.stringContaining('ends inside its header') });
+      expect(thrown(() => parseGguf(good.subarray(0, good.byteLength - 1), 'cut.gguf'))).toMatchObject({ code: 'truncated', message: expect.stringContaining('"token_embd.weight" extends past the end') });
     });
 
     it('a tensor of a type the engine does not read, named with its type', () => {
       const q5 = writeGguf(llamaMeta, [{ name: 'blk.0.attn_q.weight', dims: [32, 1], type: 6, data: new Uint8Array(22) }]);
-      expect(codeOf(() => parseGguf(q5, 'q5.gguf'))).toMatchObject({ code: 'unsupported-dtype', message: expect.stringMatching(/"blk\.0\.attn_q\.weight" is Q5_0/) });
+      expect(thrown(() => parseGguf(q5, 'q5.gguf'))).toMatchObject({ code: 'unsupported-dtype', message: expect.stringMatching(/"blk\.0\.attn_q\.weight" is Q5_0/) });
     });
 
     it('quantized rows that are not whole blocks', () => {
       const odd = writeGguf(llamaMeta, [{ name: 'w', dims: [16, 2], type: GGML.Q8_0, data: new Uint8Array(34) }]);
-      expect(codeOf(() => parseGguf(odd))).toMatchObject({ code: 'bad-format', message: expect.stringContaining('not a whole number of Q8_0 blocks') });
+      expect(thrown(() => parseGguf(odd))).toMatchObject({ code: 'bad-format', message: expect.stringContaining('not a whole number of Q8_0 blocks') });
     });
 
     it('an architecture, RoPE scaling or tokenizer the engine does not run', () => {
-      expect(codeOf(() => ggufConfig(parseGguf(writeGguf({ ...llamaMeta, 'general.architecture': 'gemma3' }, []))))).toMatchObject({ code: 'unsupported-architecture', message: expect.stringContaining('"gemma3"') });
-      expect(codeOf(() => ggufConfig(parseGguf(writeGguf({ ...llamaMeta, 'llama.rope.scaling.type': 'linear' }, []))))).toMatchObject({ code: 'unsupported-architecture', message: expect.stringContaining('RoPE scaling') });
-      expect(codeOf(() => ggufTokenizerFiles(parseGguf(writeGguf({ ...llamaMeta, 'tokenizer.ggml.model': 'llama' }, []))))).toMatchObject({ code: 'unsupported-architecture', message: expect.stringContaining('"llama" tokenizer') });
-      expect(codeOf(() => ggufConfig(parseGguf(writeGguf({ ...llamaMeta, 'llama.block_count': 'two' }, []))))).toMatchObject({ code: 'bad-format', message: expect.stringContaining('"llama.block_count" should be a number') });
+      expect(thrown(() => ggufConfig(parseGguf(writeGguf({ ...llamaMeta, 'general.architecture': 'gemma3' }, []))))).toMatchObject({ code: 'unsupported-architecture', message: expect.stringContaining('"gemma3"') });
+      expect(thrown(() => ggufConfig(parseGguf(writeGguf({ ...llamaMeta, 'llama.rope.scaling.type': 'linear' }, []))))).toMatchObject({ code: 'unsupported-architecture', message: expect.stringContaining('RoPE scaling') });
+      expect(thrown(() => ggufTokenizerFiles(parseGguf(writeGguf({ ...llamaMeta, 'tokenizer.ggml.model': 'llama' }, []))))).toMatchObject({ code: 'unsupported-architecture', message: expect.stringContaining('"llama" tokenizer') });
+      expect(thrown(() => ggufConfig(parseGguf(writeGguf({ ...llamaMeta, 'llama.block_count': 'two' }, []))))).toMatchObject({ code: 'bad-format', message: expect.stringContaining('"llama.block_count" should be a number') });
     });
   });
 });
